@@ -1,0 +1,52 @@
+"""Run PyInstaller on the worker runtime (`pyboinc/__main__.py`) with `worker.spec`.
+
+The spec reads its settings from a JSON file named by PYBOINC_FREEZE_CONFIG, so that the
+spec stays a fixed file and every choice is made (and tested) here.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pyboinc_build.errors import BuildStepError
+from pyboinc_build.platform_data import REPO_ROOT
+
+SPEC = Path(__file__).with_name("worker.spec")
+ENTRY_SCRIPT = REPO_ROOT / "pyboinc" / "__main__.py"
+# Never wanted in the worker, even if something imports them lazily.
+ALWAYS_EXCLUDED = ("pymw", "setuptools", "pkg_resources", "pip", "pytest", "PyInstaller")
+
+
+@dataclasses.dataclass(frozen=True)
+class FreezeConfig:
+    name: str
+    onedir: bool
+    hidden_imports: tuple[str, ...]
+    excludes: tuple[str, ...]
+    remove_rpaths: bool
+    strip: bool
+    entry_script: str = str(ENTRY_SCRIPT)
+    repo_root: str = str(REPO_ROOT)
+
+
+def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Path:
+    """Freeze into `dist_dir`; return the executable (onefile) or the onedir launcher."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config_path = work_dir / f"{config.name}{'.onedir' if config.onedir else ''}.json"
+    config_path.write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    log_path = config_path.with_suffix(".log")
+    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+               "--distpath", str(dist_dir), "--workpath", str(work_dir / "pyinstaller"),
+               str(SPEC)]  # fmt: skip
+    env = {**os.environ, "PYBOINC_FREEZE_CONFIG": str(config_path)}
+    with open(log_path, "w") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if result.returncode != 0:
+        tail = log_path.read_text()[-1500:]
+        raise BuildStepError(f"PyInstaller failed (log: {log_path}):\n{tail}")
+    if config.onedir:
+        return dist_dir / config.name / config.name
+    return dist_dir / config.name

@@ -1,0 +1,125 @@
+"""The build-workers command: options -> steps -> dist/pyboinc/<os>/ + manifest.json."""
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pyboinc_build import freeze, manifest, options, platform_data, stdlib_zip
+from pyboinc_build.errors import BuildStepError, FatalError
+from pyboinc_build.platforms import ALL_PLATFORM_MODULES
+from pyboinc_build.progress import StepProgress
+
+PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def compile_binding() -> Path:
+    sys.path.insert(0, str(platform_data.REPO_ROOT))
+    try:
+        from pyboinc.boinc_api import build_binding
+
+        return build_binding.compile_in_place()
+    except Exception as error:  # cffi raises VerificationError, distutils errors, ...
+        raise BuildStepError(
+            f"cannot compile the BOINC binding ({error}); is libboinc-app-dev installed?"
+        ) from error
+
+
+def build(opts: options.BuildOptions) -> Path:
+    data = platform_data.load(opts.os)
+    module = ALL_PLATFORM_MODULES[opts.os]
+    module.check_host(data)
+    target = data.target_for()
+    exe_name = data.executable_name(opts.app_version, target)
+    zip_name = stdlib_zip.zip_name(opts.stdlib_version)
+    out_dir = opts.out_dir / opts.os
+    progress = StepProgress(total=5 + opts.portable + opts.onedir)
+    built_files = []
+
+    with tempfile.TemporaryDirectory(prefix="pyboinc-build-") as scratch:
+        staging = Path(scratch)
+        with progress.step("compile the cffi BOINC binding"):
+            progress.note(str(compile_binding()))
+
+        with progress.step(f"build the stdlib zip {zip_name}"):
+            report = stdlib_zip.build(staging / zip_name, excluded_packages=data.excluded_packages,
+                                      compression=opts.zip_compression)  # fmt: skip
+            progress.note(f"{report.modules} modules, {report.size / 1e6:.2f} MB")
+            built_files.append(manifest.BuiltFile(report.path, zip_name, "stdlib",
+                                                  opts.stdlib_version, "--stdlib-version"))
+
+        extensions = module.extension_modules(data)
+        config = freeze.FreezeConfig(
+            name=exe_name,
+            onedir=False,
+            hidden_imports=(*data.hidden_imports, "pyboinc.boinc_api._boinc_cffi", *extensions),
+            excludes=(*data.excluded_packages, *freeze.ALWAYS_EXCLUDED),
+            remove_rpaths=module.remove_rpaths(opts.portable),
+            strip=opts.os != "windows",
+        )
+        with progress.step(f"freeze {exe_name} (PyInstaller onefile, {len(extensions)} C "
+                           "extensions)"):  # fmt: skip
+            exe = freeze.run_pyinstaller(config, staging / "onefile", opts.work_dir)
+            progress.note(f"{exe.stat().st_size / 1e6:.2f} MB")
+
+        if opts.portable:
+            with progress.step(f"make it portable ({data.portable_tool or 'nothing to do'})"):
+                portable_dir = staging / "portable"
+                portable_dir.mkdir()
+                exe = module.make_portable(exe, portable_dir / exe_name, data, progress)
+        built_files.insert(0, manifest.BuiltFile(exe, exe_name, "executable",
+                                                 opts.app_version, "--app-version"))
+
+        if opts.onedir:
+            with progress.step("freeze the onedir variant (local runs)"):
+                onedir_config = freeze.FreezeConfig(**{**config.__dict__, "onedir": True,
+                                                       "remove_rpaths": False})  # fmt: skip
+                launcher = freeze.run_pyinstaller(onedir_config, staging / "onedir",
+                                                  opts.work_dir)  # fmt: skip
+                onedir_name = f"{exe_name}.onedir"
+                built_files.append(manifest.BuiltFile(
+                    launcher, f"{onedir_name}/{exe_name}", "executable-onedir",
+                    opts.app_version, "--app-version"))  # fmt: skip
+
+        with progress.step("check that published files keep their bytes"):
+            manifest.check_immutable(out_dir, built_files)
+
+        with progress.step(f"install into {out_dir} and write manifest.json"):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            entries = []
+            for built in built_files:
+                entries.append(_install(built, out_dir, target.boinc_platform))
+            document = manifest.make_manifest(
+                os_name=opts.os,
+                platform=target.boinc_platform,
+                legacy_platforms=target.legacy_platforms,
+                app_version=opts.app_version,
+                stdlib_version=opts.stdlib_version,
+                python=PYTHON,
+                portable=bool(opts.portable and data.portable_tool),
+                signing_public_key=opts.signing_public_key,
+                files=entries,
+            )
+            progress.note(str(manifest.write(out_dir, document)))
+    progress.note(f"built in {progress.elapsed():.0f} s")
+    return out_dir
+
+
+def _install(built: manifest.BuiltFile, out_dir: Path, platform: str) -> dict:
+    if built.role == "executable-onedir":
+        folder = out_dir / Path(built.file).parent
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(built.path.parent, folder, symlinks=True)
+    else:
+        shutil.copy2(built.path, out_dir / built.file)
+    return manifest.file_entry(built, out_dir / built.file, platform)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        opts = options.parse(sys.argv[1:] if argv is None else argv)
+        build(opts)
+    except FatalError as error:
+        print(f"build-workers: {error}", file=sys.stderr)
+        return error.code
+    return 0

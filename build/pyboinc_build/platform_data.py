@@ -1,0 +1,67 @@
+"""Per-OS data from `platforms/<dir>/platform.toml`, loaded into frozen dataclasses."""
+
+import dataclasses
+import platform
+import tomllib
+from pathlib import Path
+
+from pyboinc_build.errors import ConfigurationError, NotSupportedError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLATFORMS_DIR = REPO_ROOT / "platforms"
+# OS name (as in dist/pyboinc/<os>/ and the manifest) -> folder under platforms/.
+DATA_DIRS = {"linux": "linux", "windows": "windows", "macos": "apple"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    machines: tuple[str, ...]
+    boinc_platform: str
+    legacy_platforms: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformData:
+    os: str
+    sys_platform: str
+    executable_suffix: str
+    targets: tuple[Target, ...]
+    excluded_packages: tuple[str, ...]
+    excluded_extensions: tuple[str, ...]
+    hidden_imports: tuple[str, ...]
+    portable_tool: str
+
+    def target_for(self, machine: str | None = None) -> Target:
+        machine = machine or platform.machine()
+        for target in self.targets:
+            if machine.lower() in (m.lower() for m in target.machines):
+                return target
+        known = ", ".join(m for t in self.targets for m in t.machines)
+        raise NotSupportedError(f"no {self.os} BOINC platform for machine {machine!r} ({known})")
+
+    def executable_name(self, app_version: str, target: Target) -> str:
+        return f"pymw_{app_version}_{target.boinc_platform}{self.executable_suffix}"
+
+
+def load(os_name: str, platforms_dir: Path = PLATFORMS_DIR) -> PlatformData:
+    if os_name not in DATA_DIRS:
+        raise ConfigurationError(f"unknown OS {os_name!r}; choose one of {', '.join(DATA_DIRS)}")
+    path = platforms_dir / DATA_DIRS[os_name] / "platform.toml"
+    try:
+        raw = tomllib.loads(path.read_text())
+        freeze = raw["freeze"]
+        return PlatformData(
+            os=raw["os"],
+            sys_platform=raw["sys_platform"],
+            executable_suffix=raw["executable_suffix"],
+            targets=tuple(
+                Target(tuple(t["machines"]), t["boinc_platform"], tuple(t["legacy_platforms"]))
+                for t in raw["targets"]
+            ),
+            excluded_packages=tuple(freeze["excluded_packages"]),
+            excluded_extensions=tuple(freeze["excluded_extensions"]),
+            hidden_imports=tuple(freeze["hidden_imports"]),
+            portable_tool=raw.get("portable", {}).get("tool", ""),
+        )
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigurationError(f"bad platform data {path}: {error!r}") from None

@@ -1,0 +1,43 @@
+"""Linux: lib-dynload extensions; portability through staticx."""
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+from pyboinc_build.errors import BuildStepError
+from pyboinc_build.platform_data import PlatformData
+from pyboinc_build.platforms import extension_names, require_native
+from pyboinc_build.progress import StepProgress
+
+
+def check_host(data: PlatformData) -> None:
+    require_native(data)
+
+
+def extension_modules(data: PlatformData) -> list[str]:
+    return extension_names(Path(sysconfig.get_config_var("DESTSHARED")), (".so",),
+                           data.excluded_extensions)  # fmt: skip
+
+
+def remove_rpaths(portable: bool) -> bool:
+    # A pyenv-built Python has RUNPATH on libpython and every lib-dynload module, and
+    # staticx refuses libraries that carry one.
+    return portable
+
+
+def make_portable(exe: Path, out: Path, data: PlatformData, progress: StepProgress) -> Path:
+    staticx = shutil.which("staticx")
+    if staticx is None:
+        raise BuildStepError("staticx is not installed (pip install staticx), or use --no-portable")
+    for tool in ("patchelf", "ldd", "objcopy", "strip"):
+        if shutil.which(tool) is None:
+            raise BuildStepError(f"staticx needs {tool!r} on PATH (apt install patchelf binutils)")
+    # --strip: strip the bundled libc and loader too. Default xz compression: the smallest
+    # download, at some CPU per start (see docs/pyboinc.md for the figures).
+    command = [staticx, "--strip", str(exe), str(out)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildStepError(f"staticx failed: {result.stderr.strip()[-800:]}")
+    progress.note(f"staticx: {out.name} ({out.stat().st_size / 1e6:.2f} MB)")
+    return out

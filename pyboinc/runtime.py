@@ -1,0 +1,102 @@
+"""The frozen worker's entry point: run one PyMW task script under BOINC.
+
+Command line (the worker contract, `pyboinc.contract`)::
+
+    pymw_1.03_<platform> <script> <stdlib zip> <input> <output>
+
+Every name is a BOINC logical name: in a slot they are small `<soft_link>` files, which
+`boinc.resolve_filename` follows. The steps:
+
+1. `boinc.init()` (afterwards stderr goes to the slot's stderr.txt, which BOINC reports);
+2. resolve the four names; put the stdlib zip at `sys.path[0]` (a bundled partial package
+   such as `email` must not hide the zip's full one), the script's folder after it;
+3. register this package's binding as the top-level module `boinc`;
+4. run the script as `__main__` with `sys.argv = [script, input, output]` (resolved);
+5. `boinc.finish(status)`: the script's SystemExit code, 0, or 1 for an uncaught
+   exception (its traceback is written to stderr.txt first).
+
+The same code runs under a normal Python (`python -m pyboinc ...`), which is how it is
+tested without freezing.
+"""
+
+import os
+import sys
+
+from pyboinc import boinc_api, contract
+
+PROGRAM = "pymw worker"
+
+
+def install_boinc_module() -> None:
+    """Make `import boinc` give the typed binding, in the frozen worker and in tests."""
+    sys.modules.setdefault("boinc", boinc_api)
+
+
+def unpack_archive(logical_name: str, destination: str = ".") -> list:
+    """Unpack a zipped directory tree sent with a task into `destination` (the slot).
+
+    The name is resolved like every slot file; `pyboinc.contract.safe_extract` does the
+    work (it reads Deflate64 and refuses path traversal, symlinks and zip bombs).
+    """
+    return contract.safe_extract(boinc_api.resolve_filename(logical_name), destination)
+
+
+def _exit_status(code) -> int:
+    # Same rules as the interpreter's own handling of SystemExit.
+    if code is None:
+        return contract.EXIT_OK
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return contract.EXIT_TASK_FAILED
+
+
+def run_script(script: str, args: list) -> int:
+    """Run `script` as __main__ with sys.argv = [script, *args]; return its exit status."""
+    import runpy
+    import traceback
+
+    saved_argv = sys.argv
+    sys.argv = [script, *args]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exit_request:
+        return _exit_status(exit_request.code)
+    except BaseException:  # the task failed: its traceback is what BOINC reports
+        traceback.print_exc()
+        return contract.EXIT_TASK_FAILED
+    finally:
+        sys.argv = saved_argv
+    return contract.EXIT_OK
+
+
+def main(argv: list | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    boinc_api.init()
+    try:
+        invocation = contract.parse_worker_args(argv, with_stdlib_zip=True)
+    except contract.ContractError as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return contract.EXIT_BAD_INVOCATION
+    resolve = boinc_api.resolve_filename
+    script = resolve(invocation.script)
+    stdlib_zip = os.path.abspath(resolve(invocation.stdlib_zip))
+    if not os.path.isfile(script):
+        print(f"{PROGRAM}: no script {invocation.script} (resolved to {script})", file=sys.stderr)
+        return contract.EXIT_BAD_INVOCATION
+    if not os.path.isfile(stdlib_zip):
+        print(f"{PROGRAM}: no stdlib zip {invocation.stdlib_zip}", file=sys.stderr)
+        return contract.EXIT_BAD_INVOCATION
+    sys.path.insert(0, stdlib_zip)
+    sys.path.insert(1, os.path.dirname(os.path.abspath(script)))
+    install_boinc_module()
+    return run_script(script, [resolve(invocation.input), resolve(invocation.output)])
+
+
+def entry_point() -> None:
+    """Console entry: run the task and hand its status to boinc_finish (never returns)."""
+    boinc_api.finish(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,146 @@
+"""PyMW's engines, and the command-line switches that choose one (PyMW 0.4's API).
+
+    options, args = interfaces.parse_options()
+    interface = interfaces.get_interface(options)
+
+Each engine lives in its own module behind the `Interface` protocol (`base.py`) and builds
+itself from the parsed options with `from_options`. An engine whose module or dependency is
+missing is reported on one line with what to install, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import optparse
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from ..errors import UserError
+from .base import Completion, Interface, Job, Program
+
+__all__ = [
+    "ENGINES",
+    "ArgumentParser",
+    "Completion",
+    "Interface",
+    "Job",
+    "Program",
+    "get_interface",
+    "parse_options",
+]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where an engine lives and what a user installs to get it."""
+
+    module: str
+    class_name: str
+    install_hint: str | None = None
+
+
+ENGINES: dict[str, Engine] = {
+    "generic": Engine("pymw.interfaces.generic", "GenericInterface"),
+    "mpi": Engine("pymw.interfaces.mpi", "MPIInterface",
+                  "pip install 'pymw[mpi]' mpich  (mpi4py and an MPI library)"),
+    "condor": Engine("pymw.interfaces.condor", "CondorInterface",
+                     "pip install 'pymw[condor]'  (the htcondor bindings)"),
+    "grid_simulator": Engine("pymw.interfaces.grid_simulator", "GridSimulatorInterface"),
+    "boinc": Engine("pymw.interfaces.boinc", "BOINCInterface", "pip install 'pymw[boinc]'"),
+}  # fmt: skip
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (`prog: error: ...`) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+_SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("-i", "--interface"), {"dest": "interface", "default": "generic",
+                             "help": f"engine to run tasks on: {', '.join(ENGINES)}"}),
+    (("-n", "--num_workers"), {"dest": "num_workers", "default": os.cpu_count() or 1,
+                               "help": "number of workers (default: number of cores)"}),
+    (("-p", "--project_home"), {"dest": "project_home", "default": None,
+                                "help": "BOINC project directory (boinc interface)"}),
+    (("-c", "--app_path"), {"dest": "app_path", "default": None,
+                            "help": "custom worker app directory, e.g. dist/pyboinc"}),
+    (("-a", "--app_args"), {"dest": "app_args", "default": "",
+                            "help": "custom worker app arguments, e.g. 1.00_python311.zip"}),
+    (("--fresh_process",), {"dest": "fresh_process", "action": "store_true", "default": False,
+                            "help": "generic interface: a new process per task, as BOINC runs it"}),
+    (("-v", "--verbose"), {"dest": "verbose", "action": "count", "default": 0,
+                           "help": "log what PyMW does (-vv for debug detail)"}),
+]  # fmt: skip
+
+
+def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
+    """Add PyMW's switches to `parser` (argparse or optparse), parse, return (options, args).
+
+    With no parser, a new one is made and bad switches are one-line errors, exit status 2.
+    """
+    args = sys.argv[1:] if args is None else list(args)
+    if isinstance(parser, optparse.OptionParser):
+        for flags, settings in _SWITCHES:
+            kind = {"type": "int"} if settings["dest"] == "num_workers" else {}
+            parser.add_option(*flags, **settings, **kind)
+        options, rest = parser.parse_args(args)
+    else:
+        own_parser = parser is None
+        parser = parser or ArgumentParser(description="Run a PyMW program.")
+        for flags, settings in _SWITCHES:
+            kind = {"type": _positive_int} if settings["dest"] == "num_workers" else {}
+            parser.add_argument(*flags, **settings, **kind)
+        if own_parser:
+            parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+        options = parser.parse_args(args)
+        rest = getattr(options, "args", [])
+    if options.interface not in ENGINES:
+        _fail(f"unknown interface {options.interface!r}; choose one of {', '.join(ENGINES)}")
+    _configure_verbosity(options.verbose)
+    return options, rest
+
+
+def get_interface(options: Any) -> Interface:
+    """Build the engine chosen by `options.interface`; user errors end the program (exit 2)."""
+    name = getattr(options, "interface", "generic")
+    engine = ENGINES.get(name)
+    if engine is None:
+        _fail(f"unknown interface {name!r}; choose one of {', '.join(ENGINES)}")
+    try:
+        module = importlib.import_module(engine.module)
+    except ModuleNotFoundError as error:
+        if error.name == engine.module:
+            _fail(f"the {name} interface is not available in this version of PyMW")
+        hint = f"; install it with: {engine.install_hint}" if engine.install_hint else ""
+        _fail(f"the {name} interface needs the Python module {error.name!r}{hint}")
+    try:
+        return getattr(module, engine.class_name).from_options(options)
+    except UserError as error:
+        _fail(str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"{os.path.basename(sys.argv[0]) or 'pymw'}: error: {message}", file=sys.stderr)
+    raise SystemExit(UserError.exit_code)
+
+
+def _configure_verbosity(verbose: int) -> None:
+    if verbose:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("pymw").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

@@ -1,0 +1,90 @@
+"""What every engine implements, and the records that cross between master and engine.
+
+The master owns tasks, ordering, retries, progress and status. An engine (interface) only
+runs jobs on its workers and reports completions; it speaks the worker contract
+(`pyboinc.contract`) to the workers. The master calls an engine from one thread, its
+dispatcher, except for `wakeup`, which any thread may call::
+
+    master dispatcher                     engine
+    -----------------                     ------
+    idle_workers()           ──────────▶  workers with room for a job now
+    execute(job, worker)     ──────────▶  start the job (or buffer it; flush in wait)
+    wait(timeout)            ◀──────────  completions, [] on timeout or wakeup()
+    get_status()/cleanup()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A task function (or user script) made into code a worker can run.
+
+    `code` is the user part (imports, dependencies, the function) that in-process workers
+    execute; `script` is the self-contained program that follows the worker contract.
+    Built once per distinct function and shared by all its tasks.
+    """
+
+    name: str
+    function_name: str | None
+    code: str
+    script: str
+    digest: str
+
+
+@dataclass(frozen=True, eq=False)
+class Job:
+    """One attempt to run one task: what an engine receives from the master."""
+
+    task_id: int
+    task_name: str
+    program: Program
+    input_bytes: bytes
+    data_zip: Path | None = None
+    attempt: int = 1
+    keep_files: bool = False
+
+
+@dataclass
+class Completion:
+    """What an engine reports when a job ended.
+
+    `output` is the raw output envelope (decoded by the master with the safe codec), or
+    None when none was produced. `lost` marks a job whose worker died or vanished: the
+    master may retry it; `started=False` says it never began (e.g. it was queued on a
+    worker that died), so the retry costs no attempt. `detail` explains a missing output
+    (exit status, stderr tail).
+    """
+
+    task_id: int
+    output: bytes | None
+    exit_status: int | None = None
+    lost: bool = False
+    started: bool = True
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Interface(Protocol):
+    """The engine protocol. See the module docstring for who calls what."""
+
+    @property
+    def num_workers(self) -> int: ...
+
+    def idle_workers(self) -> Sequence[Any]: ...
+
+    def execute(self, job: Job, worker: Any) -> None: ...
+
+    def wait(self, timeout: float | None) -> list[Completion]: ...
+
+    def wakeup(self) -> None: ...
+
+    def get_status(self) -> dict[str, Any]: ...
+
+    def cleanup(self) -> None: ...

@@ -1,0 +1,404 @@
+"""The master core that both faces (`PyMW_Master` and `Executor`) drive.
+
+How a task travels::
+
+    submit() ──▶ queue ──▶ dispatcher thread ──execute(job, worker)──▶ engine ──▶ worker
+                                 ▲                                                │
+                 result/future ◀─┴──decode (safe codec)◀── wait() ◀── completion ◀┘
+
+One dispatcher thread per master, whatever the number of tasks: it assigns queued tasks to
+the engine's idle workers (through `scheduler_func` when given), blocks in the engine's
+`wait()`, and turns completions into results or errors. Retries, ordering, progress and
+status live here once; engines only run jobs. Outputs are decoded with
+`pyboinc.contract`'s codec and never unpickled, since they may come from volunteers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import itertools
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from pyboinc import contract
+
+from .errors import (
+    BrokenMasterError,
+    MalformedResultError,
+    RemoteTraceback,
+    TaskError,
+    UserError,
+    WorkerLostError,
+)
+from .interfaces.base import Completion, Interface, Job, Program
+from .progress import ProgressBar
+from .tasks import PyMW_Task, TaskState
+
+logger = logging.getLogger("pymw")
+
+SchedulerFunc = Callable[[list[PyMW_Task], list[Any]], tuple[PyMW_Task, Any]]
+
+# Decoded outputs larger than this are refused: a hostile worker must not exhaust memory.
+DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
+
+_live_masters: weakref.WeakSet[Master] = weakref.WeakSet()
+
+
+@atexit.register
+def _shut_down_live_masters() -> None:
+    """Stop workers and remove temporary files even after Ctrl-C or an unhandled error."""
+    for master in list(_live_masters):
+        master.terminate()
+
+
+def remote_exception(outcome: contract.Outcome) -> BaseException:
+    """The exception to raise in the master for a task that failed on its worker.
+
+    Built-in exception types are recreated by name (so `except ZeroDivisionError` works);
+    anything else becomes a TaskError. Nothing from the worker is ever executed.
+    """
+    error: BaseException | None = None
+    candidate = getattr(builtins, outcome.error_type or "", None)
+    if isinstance(candidate, type) and issubclass(candidate, Exception):
+        try:
+            error = candidate(outcome.error_message)
+        except Exception:  # constructors with other signatures, e.g. UnicodeDecodeError
+            error = None
+    if error is None:
+        error = TaskError(f"{outcome.error_type}: {outcome.error_message}", outcome.error_type)
+    error.__cause__ = RemoteTraceback(outcome.traceback or "")
+    return error
+
+
+class Master:
+    """Owns the tasks of one engine. Thread-safe; one dispatcher thread drives the engine."""
+
+    def __init__(
+        self,
+        interface: Interface,
+        *,
+        scheduler_func: SchedulerFunc | None = None,
+        max_retries: int = 0,
+        delete_files: bool = True,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        show_progress: bool | None = None,
+    ) -> None:
+        if not isinstance(interface, Interface):
+            raise UserError(
+                f"{type(interface).__name__} is not a PyMW interface; use one from "
+                "pymw.interfaces (get_interface(options) builds it from the command line)"
+            )
+        if max_retries < 0:
+            raise UserError(f"max_retries must be 0 or more, got {max_retries}")
+        self.interface = interface
+        self.delete_files = delete_files
+        self._scheduler_func = scheduler_func
+        self._max_retries = max_retries
+        self._max_result_bytes = max_result_bytes
+        self._ids = itertools.count()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: deque[PyMW_Task] = deque()
+        self._running: dict[int, PyMW_Task] = {}
+        self._uncollected: dict[int, PyMW_Task] = {}
+        self._counts = dict.fromkeys(TaskState, 0)
+        self._wakeup_pending = False
+        self._shutting_down = False
+        self._cancel_pending = False
+        self._broken: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._progress = ProgressBar(show_progress)
+        _live_masters.add(self)
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(
+        self,
+        program: Program | None,
+        input_bytes: bytes = b"",
+        *,
+        data_zip: Path | None = None,
+        name: str | None = None,
+        with_future: bool = False,
+        collect: bool = True,
+    ) -> PyMW_Task:
+        """Queue a task. `program=None` makes a composite task finished by `finish_task`."""
+        with self._lock:
+            if self._broken is not None:
+                raise BrokenMasterError(f"the master's engine failed: {self._broken}")
+            if self._shutting_down:
+                raise RuntimeError("cannot submit a task after shutdown")
+            task_id = next(self._ids)
+            task = PyMW_Task(
+                task_id,
+                name or f"{program.name if program else 'task'}_{task_id}",
+                program,
+                input_bytes,
+                data_zip,
+                submit_time=time.time(),
+            )
+            if with_future:
+                task.future = Future()
+            if not collect:
+                task.callbacks.append(_FORGET)
+            self._counts[TaskState.QUEUED] += 1
+            self._progress.add_total(1)
+            if program is None:
+                task.state = TaskState.RUNNING
+                self._counts[TaskState.QUEUED] -= 1
+                self._counts[TaskState.RUNNING] += 1
+                return task
+            self._queue.append(task)
+            self._ensure_dispatcher()
+            if not self._wakeup_pending:
+                self._wakeup_pending = True
+                self.interface.wakeup()
+        return task
+
+    def add_done_callback(self, task: PyMW_Task, callback: Callable[[PyMW_Task], None]) -> None:
+        """Call `callback(task)` once the task is done (at once if it already is)."""
+        with self._lock:
+            if not task.state.done:
+                task.callbacks.append(callback)
+                return
+        callback(task)
+
+    def finish_task(self, task: PyMW_Task, result: Any = None, error: BaseException | None = None):
+        """Finish a composite task (see `submit(None)`), e.g. a MapReduce."""
+        with self._lock:
+            self._set_done(task, result, error)
+        self._notify_done([task])
+
+    def _ensure_dispatcher(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._dispatch_forever, name="pymw-dispatcher",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
+
+    # ---------------------------------------------------------------- dispatcher
+
+    def _dispatch_forever(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if (
+                        self._shutting_down
+                        and not self._running
+                        and (self._cancel_pending or not self._queue)
+                    ):
+                        break
+                    assignments = self._assign()
+                for job, worker in assignments:
+                    self.interface.execute(job, worker)
+                self._handle(self.interface.wait(None))
+        except BaseException as error:
+            logger.exception("PyMW dispatcher failed")
+            self._break(error)
+        self._stop_engine()
+
+    def _assign(self) -> list[tuple[Job, Any]]:
+        self._wakeup_pending = False
+        if not self._queue:
+            return []
+        workers = list(self.interface.idle_workers())
+        assignments = []
+        while self._queue and workers:
+            if self._scheduler_func is None:
+                task, worker = self._queue.popleft(), workers.pop(0)
+            else:
+                task, worker = self._scheduler_func(list(self._queue), workers)
+                self._queue.remove(task)
+                workers.remove(worker)
+            if task.future is not None and not task.future.set_running_or_notify_cancel():
+                self._move(task, TaskState.CANCELLED)
+                self._finish_bookkeeping(task)
+                continue
+            task.attempts += 1
+            task.worker = worker
+            task.start_time = task.start_time or time.time()
+            self._move(task, TaskState.RUNNING)
+            self._running[task.task_id] = task
+            assignments.append((self._job_for(task), worker))
+        return assignments
+
+    def _job_for(self, task: PyMW_Task) -> Job:
+        assert task.program is not None
+        return Job(task.task_id, task.name, task.program, task.input_bytes, task.data_zip,
+                   task.attempts, keep_files=not self.delete_files)  # fmt: skip
+
+    def _handle(self, completions: Iterable[Completion]) -> None:
+        done = []
+        with self._lock:
+            for completion in completions:
+                task = self._running.pop(completion.task_id, None)
+                if task is None:
+                    continue  # a late replica or a job we already gave up on
+                if completion.lost and (
+                    not completion.started or task.attempts <= self._max_retries
+                ):
+                    if not completion.started:
+                        task.attempts -= 1
+                    logger.info("requeuing %s: %s", task.name, completion.detail)
+                    self._move(task, TaskState.QUEUED)
+                    self._queue.appendleft(task)
+                    continue
+                result, error = self._decode(task, completion)
+                self._set_done(task, result, error)
+                done.append(task)
+        self._notify_done(done)
+
+    def _decode(self, task: PyMW_Task, completion: Completion) -> tuple[Any, BaseException | None]:
+        if completion.output is None:
+            detail = completion.detail or f"exit status {completion.exit_status}"
+            if completion.lost:
+                return None, WorkerLostError(f"task {task.name}: worker lost ({detail})")
+            return None, TaskError(f"task {task.name} produced no output ({detail})", "NoOutput")
+        try:
+            outcome = contract.decode_output(completion.output, max_bytes=self._max_result_bytes)
+        except contract.ContractError as problem:
+            if task.program is not None and task.program.function_name is None:
+                return completion.output, None  # a user script's own output format
+            return None, MalformedResultError(f"task {task.name}: malformed result: {problem}")
+        task.stdout, task.stderr = outcome.stdout, outcome.stderr
+        if outcome.ok:
+            return outcome.value, None
+        return None, remote_exception(outcome)
+
+    def _set_done(self, task: PyMW_Task, result: Any, error: BaseException | None) -> None:
+        task.result, task.error = result, error
+        task.finish_time = time.time()
+        task.progress = 1.0
+        task.input_bytes = b""
+        self._move(task, TaskState.FAILED if error is not None else TaskState.FINISHED)
+        self._finish_bookkeeping(task)
+
+    def _finish_bookkeeping(self, task: PyMW_Task) -> None:
+        if _FORGET not in task.callbacks:
+            self._uncollected[task.task_id] = task
+        self._progress.advance(1)
+        self._changed.notify_all()
+
+    def _move(self, task: PyMW_Task, state: TaskState) -> None:
+        self._counts[task.state] -= 1
+        self._counts[state] += 1
+        task.state = state
+
+    def _notify_done(self, tasks: Sequence[PyMW_Task]) -> None:
+        """Resolve futures and run callbacks outside the lock (they may submit tasks)."""
+        for task in tasks:
+            if task.future is not None and not task.future.done():
+                if task.error is not None:
+                    task.future.set_exception(task.error)
+                else:
+                    task.future.set_result(task.result)
+            callbacks, task.callbacks = task.callbacks, []
+            for callback in callbacks:
+                if callback is not _FORGET:
+                    callback(task)
+
+    def _break(self, error: BaseException) -> None:
+        with self._lock:
+            self._broken = error
+            failed = [*self._queue, *self._running.values()]
+            self._queue.clear()
+            self._running.clear()
+            for task in failed:
+                broken = BrokenMasterError(f"the master's engine failed: {error}")
+                broken.__cause__ = error
+                if task.future is not None and task.future.cancelled():
+                    continue
+                self._set_done(task, None, broken)
+        self._notify_done(failed)
+
+    # ------------------------------------------------------------------ collecting
+
+    def next_done(
+        self, among: Sequence[PyMW_Task] | None, block: bool, timeout: float | None = None
+    ) -> PyMW_Task | None:
+        """A done task (any, or one of `among`), each returned once; None if none yet."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                task = self._pop_done(among)
+                if task is not None or not block:
+                    return task
+                pending = self._counts[TaskState.QUEUED] + self._counts[TaskState.RUNNING]
+                if among is None and not pending:
+                    raise UserError("get_result: no task is pending; submit tasks first")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+
+    def _pop_done(self, among: Sequence[PyMW_Task] | None) -> PyMW_Task | None:
+        if among is None:
+            if not self._uncollected:
+                return None
+            return self._uncollected.pop(next(iter(self._uncollected)))
+        for task in among:
+            if task.task_id in self._uncollected:
+                return self._uncollected.pop(task.task_id)
+        for task in among:
+            if task.state.done:
+                return task
+        return None
+
+    # --------------------------------------------------------------------- status
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            busy_workers = {id(task.worker) for task in self._running.values()}
+            counts = {state.value: count for state, count in self._counts.items()}
+        counts["total"] = sum(counts.values())
+        return {
+            "tasks": counts,
+            "workers": {"total": self.interface.num_workers, "active": len(busy_workers)},
+            "interface": self.interface.get_status(),
+        }
+
+    def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
+        """Stop accepting tasks, optionally cancel queued ones; the engine stops when idle."""
+        with self._lock:
+            self._shutting_down = True
+            self._cancel_pending = self._cancel_pending or cancel_pending
+            cancelled = []
+            while cancel_pending and self._queue:
+                task = self._queue.popleft()
+                if task.future is not None:
+                    task.future.cancel()
+                self._move(task, TaskState.CANCELLED)
+                self._finish_bookkeeping(task)
+                cancelled.append(task)
+            thread = self._thread
+        self._notify_done(cancelled)
+        if thread is None:
+            self._stop_engine()
+            return
+        self.interface.wakeup()
+        if wait and thread is not threading.current_thread():
+            thread.join()
+
+    def terminate(self) -> None:
+        """Stop now: cancel queued tasks and stop the engine with its running work."""
+        self.shutdown(wait=False, cancel_pending=True)
+        self._stop_engine()
+
+    def _stop_engine(self) -> None:
+        self.interface.cleanup()
+        self._progress.close()
+        _live_masters.discard(self)
+
+
+def _forget(_task: PyMW_Task) -> None:
+    """Marker callback: the task is not kept for get_result (the Executor uses futures)."""
+
+
+_FORGET = _forget

@@ -1,0 +1,57 @@
+"""The task record the master keeps for every submitted task."""
+
+from __future__ import annotations
+
+import enum
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .interfaces.base import Program
+
+
+class TaskState(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        return self in (TaskState.FINISHED, TaskState.FAILED, TaskState.CANCELLED)
+
+
+@dataclass(eq=False, slots=True)
+class PyMW_Task:
+    """One submitted task: its program, its input, and what became of it.
+
+    Slots keep 100,000 queued tasks cheap; the input bytes are dropped once the task is
+    done, since no retry can need them any more.
+    """
+
+    task_id: int
+    name: str
+    program: Program | None
+    input_bytes: bytes = b""
+    data_zip: Path | None = None
+    state: TaskState = TaskState.QUEUED
+    attempts: int = 0
+    result: Any = None
+    error: BaseException | None = None
+    stdout: str = ""
+    stderr: str = ""
+    worker: Any = None
+    progress: float = 0.0
+    future: Future | None = None
+    callbacks: list = field(default_factory=list)
+    submit_time: float = 0.0
+    start_time: float | None = None
+    finish_time: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<PyMW_Task {self.name} {self.state.value}>"
+
+    def __str__(self) -> str:
+        return self.name
