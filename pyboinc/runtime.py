@@ -9,7 +9,8 @@ Every name is a BOINC logical name: in a slot they are small `<soft_link>` files
 
 1. `boinc.init()` (afterwards stderr goes to the slot's stderr.txt, which BOINC reports);
 2. resolve the four names; put the stdlib zip at `sys.path[0]` (a bundled partial package
-   such as `email` must not hide the zip's full one), the script's folder after it;
+   such as `email` must not hide the zip's full one), the script's folder after it, and
+   the zip behind the packages the worker has already imported (`add_stdlib_zip`);
 3. register this package's binding as the top-level module `boinc`;
 4. run the script as `__main__` with `sys.argv = [script, input, output]` (resolved);
 5. `boinc.finish(status)`: the script's SystemExit code, 0, or 1 for an uncaught
@@ -39,6 +40,22 @@ def unpack_archive(logical_name: str, destination: str = ".") -> list:
     work (it reads Deflate64 and refuses path traversal, symlinks and zip bombs).
     """
     return contract.safe_extract(boinc_api.resolve_filename(logical_name), destination)
+
+
+def add_stdlib_zip(stdlib_zip: str) -> None:
+    """Put the stdlib zip first on sys.path, and behind every package already imported.
+
+    The executable carries only the part of a package its own code needed (urllib holds
+    parse but not request), and a package imported before this point keeps its frozen
+    __path__: appending the zip's folder there makes the rest of the package importable.
+    """
+    sys.path.insert(0, stdlib_zip)
+    if not getattr(sys, "frozen", False):
+        return
+    for name, module in list(sys.modules.items()):
+        package_path = getattr(module, "__path__", None)
+        if isinstance(package_path, list):
+            package_path.append(os.path.join(stdlib_zip, *name.split(".")))
 
 
 def _exit_status(code) -> int:
@@ -87,7 +104,7 @@ def main(argv: list | None = None) -> int:
     if not os.path.isfile(stdlib_zip):
         print(f"{PROGRAM}: no stdlib zip {invocation.stdlib_zip}", file=sys.stderr)
         return contract.EXIT_BAD_INVOCATION
-    sys.path.insert(0, stdlib_zip)
+    add_stdlib_zip(stdlib_zip)
     sys.path.insert(1, os.path.dirname(os.path.abspath(script)))
     install_boinc_module()
     return run_script(script, [resolve(invocation.input), resolve(invocation.output)])

@@ -84,6 +84,28 @@ def _import_lines(modules: Iterable[str]) -> list[str]:
     return lines
 
 
+def _referenced_modules(function: Callable) -> list[str]:
+    """`import` lines for modules the function uses by a global name (`time.sleep`).
+
+    PyMW 0.4 made users list them in `modules`; finding them spares the common mistake of
+    a NameError on the worker. Names bound with `from m import f` are not modules and are
+    still the user's to send (as `dep_funcs` or `modules`).
+    """
+    names: set[str] = set()
+    pending = [function.__code__]
+    while pending:
+        code = pending.pop()
+        names.update(code.co_names)
+        pending.extend(const for const in code.co_consts if inspect.iscode(const))
+    lines = []
+    for name in sorted(names):
+        value = function.__globals__.get(name)
+        if inspect.ismodule(value):
+            module = value.__name__
+            lines.append(f"import {module}" if module == name else f"import {module} as {name}")
+    return lines
+
+
 def _script(name: str, function_name: str, code: str) -> str:
     return _SCRIPT_TEMPLATE.format(
         name=name,
@@ -111,7 +133,11 @@ def program_from_function(
     function: Callable, modules: Iterable[str] = (), dep_funcs: Iterable[Callable] = ()
 ) -> Program:
     """The program that runs `function` with `modules` imported and `dep_funcs` defined."""
-    parts = _import_lines(modules)
+    functions = [*dep_funcs, function]
+    imports = _import_lines(modules)
+    for item in functions:
+        imports += [line for line in _referenced_modules(item) if line not in imports]
+    parts = ["\n".join(imports)] if imports else []
     parts += [_source_of(dependency) for dependency in dep_funcs]
     parts.append(_source_of(function))
     code = "\n\n".join(parts) + "\n"

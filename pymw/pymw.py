@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .errors import UserError
+from .executor import Executor
 from .interfaces.base import Interface
 from .master import Master, SchedulerFunc
 from .submission import Submitter
 from .tasks import PyMW_Task, TaskState
 
-__all__ = ["PyMW_MapReduce", "PyMW_Master", "PyMW_Task", "TaskState"]
+__all__ = ["Executor", "PyMW_MapReduce", "PyMW_Master", "PyMW_Task", "TaskState"]
 
 
 class PyMW_Master:

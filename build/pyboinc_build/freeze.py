@@ -32,6 +32,29 @@ class FreezeConfig:
     repo_root: str = str(REPO_ROOT)
 
 
+# What the frozen worker imports before the stdlib zip is on sys.path: the runtime itself
+# and PyInstaller's runtime hooks (pyi_rth_inspect imports zipfile, pyi_rth_pkgutil pkgutil).
+_BOOTSTRAP_PROBE = (
+    "import sys, pyboinc.runtime, inspect, zipfile, pkgutil, runpy, traceback;"
+    "print(' '.join(sorted(sys.modules)))"
+)
+
+
+def bootstrap_modules() -> set[str]:
+    result = subprocess.run([sys.executable, "-c", _BOOTSTRAP_PROBE], capture_output=True,
+                            text=True, cwd=REPO_ROOT)  # fmt: skip
+    if result.returncode != 0:
+        raise BuildStepError(f"cannot list the worker's bootstrap modules: {result.stderr}")
+    return set(result.stdout.split())
+
+
+def zip_only_modules(supplied_by_zip, bootstrap: set[str]) -> list[str]:
+    """The modules of `supplied_by_zip` the executable may leave out: those the worker does
+    not import before the stdlib zip is on sys.path (nor any of their submodules)."""
+    return [name for name in supplied_by_zip
+            if not any(m == name or m.startswith(name + ".") for m in bootstrap)]  # fmt: skip
+
+
 def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Path:
     """Freeze into `dist_dir`; return the executable (onefile) or the onedir launcher."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +64,8 @@ def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Pat
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                "--distpath", str(dist_dir), "--workpath", str(work_dir / "pyinstaller"),
                str(SPEC)]  # fmt: skip
-    env = {**os.environ, "PYBOINC_FREEZE_CONFIG": str(config_path)}
+    # A fixed hash seed makes PyInstaller's module ordering, hence its archives, reproducible.
+    env = {**os.environ, "PYBOINC_FREEZE_CONFIG": str(config_path), "PYTHONHASHSEED": "0"}
     with open(log_path, "w") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:

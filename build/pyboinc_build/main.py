@@ -49,11 +49,12 @@ def build(opts: options.BuildOptions) -> Path:
                                                   opts.stdlib_version, "--stdlib-version"))
 
         extensions = module.extension_modules(data)
+        zip_only = freeze.zip_only_modules(data.supplied_by_zip, freeze.bootstrap_modules())
         config = freeze.FreezeConfig(
             name=exe_name,
             onedir=False,
             hidden_imports=(*data.hidden_imports, "pyboinc.boinc_api._boinc_cffi", *extensions),
-            excludes=(*data.excluded_packages, *freeze.ALWAYS_EXCLUDED),
+            excludes=(*data.excluded_packages, *zip_only, *freeze.ALWAYS_EXCLUDED),
             remove_rpaths=module.remove_rpaths(opts.portable),
             strip=opts.os != "windows",
         )

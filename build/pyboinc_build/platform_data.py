@@ -29,6 +29,7 @@ class PlatformData:
     excluded_packages: tuple[str, ...]
     excluded_extensions: tuple[str, ...]
     hidden_imports: tuple[str, ...]
+    supplied_by_zip: tuple[str, ...]
     portable_tool: str
 
     def target_for(self, machine: str | None = None) -> Target:
@@ -61,6 +62,7 @@ def load(os_name: str, platforms_dir: Path = PLATFORMS_DIR) -> PlatformData:
             excluded_packages=tuple(freeze["excluded_packages"]),
             excluded_extensions=tuple(freeze["excluded_extensions"]),
             hidden_imports=tuple(freeze["hidden_imports"]),
+            supplied_by_zip=tuple(freeze.get("supplied_by_zip", ())),
             portable_tool=raw.get("portable", {}).get("tool", ""),
         )
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as error:

@@ -30,12 +30,17 @@ from typing import Any
 from ..errors import UserError
 from ..worker_app import WorkerApp, find_worker_app
 from .base import Completion, Job
-from .local_worker import read_frame, write_frame
+from .local_worker import encode_frame, read_frame
 
 logger = logging.getLogger("pymw.generic")
 
-# Jobs queued on a persistent worker beyond the one it runs: hides the round trip.
+# Jobs sent ahead to a persistent worker hide the master's round trip. Deep only for
+# short tasks: a long task must not hold others back while another worker idles.
 PERSISTENT_PREFETCH = 2
+SHORT_TASK_PREFETCH = 16
+SHORT_TASK_SECONDS = 0.005
+# Weight of the newest task in the running mean of task durations.
+DURATION_SMOOTHING = 0.1
 # Seconds a worker gets to exit after its stdin closes, before it is killed.
 WORKER_EXIT_GRACE = 2.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -48,6 +53,7 @@ class LocalWorker:
     index: int
     process: subprocess.Popen
     in_flight: deque[int] = field(default_factory=deque)
+    outbox: list[bytes] = field(default_factory=list)
     known_programs: set[str] = field(default_factory=set)
     alive: bool = True
 
@@ -93,7 +99,7 @@ class GenericInterface:
         if custom_app_dir is not None:
             self.worker_app = find_worker_app(custom_app_dir, custom_args)
         self.fresh_process = fresh_process or self.worker_app is not None
-        self._capacity = 1 if self.fresh_process else PERSISTENT_PREFETCH
+        self._mean_task_seconds: float | None = None
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._workers: list[LocalWorker] = []
         self._lock = threading.Lock()
@@ -121,14 +127,17 @@ class GenericInterface:
         return self._num_workers
 
     def idle_workers(self) -> list[LocalWorker]:
+        """A slot per job a worker can take now, idle workers first: prefetching onto a
+        busy worker only hides the round trip; it must not keep an idle one waiting."""
         if not self._workers:
             self._workers = [self._spawn(index) for index in range(self._num_workers)]
-        return [
-            worker
+        slots = [
+            (len(worker.in_flight) + depth, worker.index, worker)
             for worker in self._workers
             if worker.alive
-            for _ in range(self._capacity - len(worker.in_flight))
+            for depth in range(self._capacity() - len(worker.in_flight))
         ]
+        return [worker for *_, worker in sorted(slots, key=lambda slot: slot[:2])]
 
     def execute(self, job: Job, worker: LocalWorker) -> None:
         header: dict[str, Any] = {"task": job.task_id, "program": job.program.digest,
@@ -144,12 +153,10 @@ class GenericInterface:
             )
             worker.known_programs.add(job.program.digest)
         worker.in_flight.append(job.task_id)
-        try:
-            write_frame(worker.process.stdin, header, job.input_bytes)
-        except (BrokenPipeError, OSError, ValueError):
-            pass  # the worker died; its reader thread reports the exit and the lost jobs
+        worker.outbox.append(encode_frame(header, job.input_bytes))
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        self._flush()
         try:
             events = [self._events.get(timeout=timeout)]
         except queue.Empty:
@@ -202,6 +209,24 @@ class GenericInterface:
 
     # --------------------------------------------------------------- internals
 
+    def _capacity(self) -> int:
+        if self.fresh_process:
+            return 1
+        mean = self._mean_task_seconds
+        return SHORT_TASK_PREFETCH if mean is not None and mean < SHORT_TASK_SECONDS else (
+            PERSISTENT_PREFETCH)  # fmt: skip
+
+    def _flush(self) -> None:
+        """Send the jobs `execute` queued, one write per worker per dispatch round."""
+        for worker in self._workers:
+            if worker.outbox:
+                frames, worker.outbox = b"".join(worker.outbox), []
+                try:
+                    worker.process.stdin.write(frames)
+                    worker.process.stdin.flush()
+                except (BrokenPipeError, OSError, ValueError):
+                    pass  # the worker died; its reader thread reports the exit and lost jobs
+
     def _spawn(self, index: int) -> LocalWorker:
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(
@@ -231,6 +256,10 @@ class GenericInterface:
     def _completion(self, reply: _Reply) -> Completion:
         header = reply.header
         reply.worker.in_flight.remove(header["task"])
+        seconds = header.get("seconds", 0.0)
+        mean = self._mean_task_seconds
+        self._mean_task_seconds = seconds if mean is None else (
+            mean + DURATION_SMOOTHING * (seconds - mean))  # fmt: skip
         has_output = header.get("has_output", True)
         lost = not has_output
         return Completion(header["task"], reply.payload if has_output else None,
@@ -247,6 +276,7 @@ class GenericInterface:
             for position, task_id in enumerate(worker.in_flight)
         ]
         worker.in_flight.clear()
+        worker.outbox.clear()
         if not self._closed:
             logger.warning("%s; starting a replacement", detail)
             self._workers[self._workers.index(worker)] = self._spawn(worker.index)

@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 from pyboinc import contract
 
@@ -32,10 +33,14 @@ _FRAME_HEADER = struct.Struct(">II")
 STDERR_TAIL_CHARS = 4000
 
 
-def write_frame(stream, header: dict, payload: bytes = b"") -> None:
+def encode_frame(header: dict, payload: bytes = b"") -> bytes:
     """One message: two big-endian lengths, a JSON header, raw payload bytes."""
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    stream.write(_FRAME_HEADER.pack(len(head), len(payload)) + head + payload)
+    return _FRAME_HEADER.pack(len(head), len(payload)) + head + payload
+
+
+def write_frame(stream, header: dict, payload: bytes = b"") -> None:
+    stream.write(encode_frame(header, payload))
     stream.flush()
 
 
@@ -137,8 +142,10 @@ def main() -> int:
     threading.Thread(target=receive, daemon=True).start()
     while (frame := inbox.get()) is not None:
         header, payload = frame
+        started = time.perf_counter()
         reply, output = worker.run(header, payload)
         reply["task"] = header["task"]
+        reply["seconds"] = time.perf_counter() - started
         write_frame(channel, reply, output)
     return 0
 

@@ -4,7 +4,8 @@ This is no stand-in: it runs the volunteer's actual client in a private data dir
 with its own GUI RPC port, attached to a sandbox project. The command line is the one
 seen to work on this kind of machine:
 `--no_gpus --skip_cpu_benchmarks --no_info_fetch --gui_rpc_port P --attach_project URL
-AUTH --fetch_minimal_work --sched_retry_delay_min 1 --sched_retry_delay_max 3`, with
+AUTH --sched_retry_delay_min 1 --sched_retry_delay_max 3`, `--fetch_minimal_work`
+unless several jobs are wanted in one scheduler request, and
 `--exit_when_idle` for tests (the client exits once its results are acknowledged and
 the project has no more work) and without it for a sandbox a user watches (the client
 stays, and `<next_rpc_delay>` in config.xml makes it ask for new work every few
@@ -41,6 +42,9 @@ class BoincClient:
     url: str
     authenticator: str
     exit_when_idle: bool = True
+    #: With it the client asks for 1 s of work, so a real scheduler sends one job per
+    #: request; without it, it asks to fill all CPUs and can get several jobs at once.
+    fetch_minimal_work: bool = True
     gui_rpc_port: int = 0
 
     @classmethod
@@ -62,13 +66,16 @@ class BoincClient:
             "--attach_project",
             self.url,
             self.authenticator,
-            "--fetch_minimal_work",
             "--sched_retry_delay_min",
             "1",
             "--sched_retry_delay_max",
             "3",
         ]
-        return [*argv, "--exit_when_idle"] if self.exit_when_idle else argv
+        if self.fetch_minimal_work:
+            argv.append("--fetch_minimal_work")
+        if self.exit_when_idle:
+            argv.append("--exit_when_idle")
+        return argv
 
     @property
     def pid(self) -> int | None:

@@ -67,7 +67,10 @@ def run_daemon(
     log(f"Starting {program}")
     try:
         with project.connect() as database:
-            while not (project.root / STOP_DAEMONS_FILE).exists():
+            # A vanished project (directory deleted under it) also ends the daemon.
+            while (project.root / "config.xml").exists() and not (
+                project.root / STOP_DAEMONS_FILE
+            ).exists():
                 if not one_pass(database):
                     time.sleep(sleep)
     except DaemonExit as error:

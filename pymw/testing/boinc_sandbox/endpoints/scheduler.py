@@ -369,13 +369,29 @@ def schedule(project: Project, database: Database, request: SchedulerRequest, no
     return reply.text()
 
 
+def _keep_exchange(project: Project, request_text: str, reply_text: str) -> None:
+    """Save request and reply if config.xml has <debug_req_reply_dir> (as the real one)."""
+    directory = project.config_value("debug_req_reply_dir")
+    if not directory:
+        return
+    target = project.root / directory
+    target.mkdir(parents=True, exist_ok=True)
+    stamp = f"{time.time():.6f}"
+    (target / f"{stamp}_sched_request.xml").write_text(request_text)
+    (target / f"{stamp}_sched_reply.xml").write_text(reply_text)
+
+
 def handle_scheduler(project: Project, request: Request) -> Response:
+    text = request.body.decode(errors="replace")
     try:
-        parsed = parse_request(request.body.decode(errors="replace"))
+        parsed = parse_request(text)
     except (ET.ParseError, ValueError) as error:
-        return xml_response(_refuse(Reply(project), f"Bad scheduler request: {error}"))
-    with project.connect() as database:
-        return xml_response(schedule(project, database, parsed, int(time.time())))
+        reply = _refuse(Reply(project), f"Bad scheduler request: {error}")
+    else:
+        with project.connect() as database:
+            reply = schedule(project, database, parsed, int(time.time()))
+    _keep_exchange(project, text, reply)
+    return xml_response(reply)
 
 
 ENDPOINTS = [Endpoint("POST", Area.CGI, "cgi", handle_scheduler)]

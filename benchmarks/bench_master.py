@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""PyMW's generic interface against concurrent.futures.ProcessPoolExecutor, same workers.
+
+    python benchmarks/bench_master.py [--workers N]
+
+Prints, measured in this run:
+  (a) null tasks per second, N = 2000             goal: >= 1.0x ProcessPoolExecutor
+  (b) CPU-bound batch time, speedup over serial   goal: speedup >= 1.9 on 2 cores
+  (c) 100,000 null tasks: time and peak RSS       goal: <= 300 MB
+  (d) fresh-process per-task overhead             goal: <= 1.5x `python -c pass`
+Each figure is measured in its own child process so that one cannot warm the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_tasks  # noqa: E402
+
+NULL_TASKS = 2000
+MANY_TASKS = 100_000
+CPU_TASKS = 16
+CPU_WORK = 1_500_000
+FRESH_TASKS = 40
+
+
+def _pymw_executor(workers: int, **options):
+    from pymw import Executor
+    from pymw.interfaces.generic import GenericInterface
+
+    return Executor(GenericInterface(num_workers=workers, **options))
+
+
+def _pool(kind: str, workers: int):
+    if kind == "pymw":
+        return _pymw_executor(workers)
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+
+
+def _warm(pool) -> None:
+    list(pool.map(bench_tasks.null_task, range(50)))
+
+
+def measure_null(kind: str, workers: int) -> dict:
+    with _pool(kind, workers) as pool:
+        _warm(pool)
+        start = time.perf_counter()
+        futures = [pool.submit(bench_tasks.null_task, i) for i in range(NULL_TASKS)]
+        assert [f.result() for f in futures] == list(range(NULL_TASKS))
+        elapsed = time.perf_counter() - start
+    return {"tasks_per_s": NULL_TASKS / elapsed}
+
+
+def measure_cpu(kind: str, workers: int) -> dict:
+    if kind == "serial":
+        start = time.perf_counter()
+        for _ in range(CPU_TASKS):
+            bench_tasks.cpu_task(CPU_WORK)
+        return {"seconds": time.perf_counter() - start}
+    with _pool(kind, workers) as pool:
+        _warm(pool)
+        start = time.perf_counter()
+        list(pool.map(bench_tasks.cpu_task, [CPU_WORK] * CPU_TASKS))
+        return {"seconds": time.perf_counter() - start}
+
+
+def measure_many(kind: str, workers: int) -> dict:
+    with _pool(kind, workers) as pool:
+        start = time.perf_counter()
+        futures = [pool.submit(bench_tasks.null_task, i) for i in range(MANY_TASKS)]
+        for future in futures:
+            future.result()
+        elapsed = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": elapsed, "peak_rss_mb": peak_kb / 1024}
+
+
+def measure_fresh(kind: str, workers: int) -> dict:
+    if kind == "python -c pass":
+        times = []
+        for _ in range(FRESH_TASKS // 2):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            times.append(time.perf_counter() - start)
+        return {"per_task_ms": statistics.median(times) * 1000}
+    with _pymw_executor(1, fresh_process=True) as pool:
+        _warm_one = pool.submit(bench_tasks.null_task, 0)
+        _warm_one.result()
+        start = time.perf_counter()
+        for i in range(FRESH_TASKS):
+            pool.submit(bench_tasks.null_task, i).result()
+        return {"per_task_ms": (time.perf_counter() - start) / FRESH_TASKS * 1000}
+
+
+MEASUREMENTS = {"null": measure_null, "cpu": measure_cpu, "many": measure_many,
+                "fresh": measure_fresh}  # fmt: skip
+
+
+def run_child(measurement: str, kind: str, workers: int) -> dict:
+    """Run one measurement in a fresh interpreter and return its figures."""
+    command = [sys.executable, __file__, "--child", measurement, kind, "--workers", str(workers)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="PyMW generic interface benchmarks")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--child", nargs=2, metavar=("MEASUREMENT", "KIND"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        measurement, kind = options.child
+        print(json.dumps(MEASUREMENTS[measurement](kind, options.workers)))
+        return
+    workers = options.workers
+    peer = "ProcessPoolExecutor"
+    print(f"PyMW generic interface vs {peer}, {workers} workers, Python {sys.version.split()[0]}")
+
+    ours, theirs = run_child("null", "pymw", workers), run_child("null", "ppe", workers)
+    ratio = ours["tasks_per_s"] / theirs["tasks_per_s"]
+    print(f"(a) null tasks/s, N={NULL_TASKS}: pymw {ours['tasks_per_s']:.0f}, "
+          f"{peer} {theirs['tasks_per_s']:.0f}: {ratio:.2f}x (goal >= 1.0x)")
+
+    serial = run_child("cpu", "serial", workers)["seconds"]
+    ours, theirs = run_child("cpu", "pymw", workers), run_child("cpu", "ppe", workers)
+    print(f"(b) CPU batch ({CPU_TASKS} tasks): serial {serial:.2f} s, pymw {ours['seconds']:.2f} s "
+          f"(speedup {serial / ours['seconds']:.2f}, goal >= 1.9), {peer} {theirs['seconds']:.2f} s "
+          f"(speedup {serial / theirs['seconds']:.2f})")
+
+    ours, theirs = run_child("many", "pymw", workers), run_child("many", "ppe", workers)
+    print(f"(c) {MANY_TASKS} null tasks: pymw {ours['seconds']:.1f} s, peak RSS "
+          f"{ours['peak_rss_mb']:.0f} MB (goal <= 300 MB); {peer} {theirs['seconds']:.1f} s, "
+          f"{theirs['peak_rss_mb']:.0f} MB")
+
+    ours, baseline = run_child("fresh", "pymw", 1), run_child("fresh", "python -c pass", 1)
+    ratio = ours["per_task_ms"] / baseline["per_task_ms"]
+    print(f"(d) fresh-process task: pymw {ours['per_task_ms']:.1f} ms, `python -c pass` "
+          f"{baseline['per_task_ms']:.1f} ms: {ratio:.2f}x (goal <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

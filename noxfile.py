@@ -1,0 +1,63 @@
+"""Sessions named for what you want to do. The logic lives in the packages and scripts.
+
+    nox -s tests            fast tests (no BOINC client, no frozen build, no MPI)
+    nox -s integration      slow tests with the real parts: boinc-client, frozen worker, MPI
+    nox -s lint             ruff
+    nox -s build-workers    freeze the PyBOINC worker into dist/pyboinc/<os>/
+    nox -s demo -- ARGS     run examples/monte_pi.py ARGS
+    nox -s bench            benchmarks, each against a named peer measured in the same run
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+EXTRAS_FOR_TESTS = ".[test,build,mpi,boinc]"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the fast test suite."""
+    session.install("-e", EXTRAS_FOR_TESTS)
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Run the slow tests against real components (needs .ci/setup-debian.sh first)."""
+    session.install("-e", EXTRAS_FOR_TESTS, "mpich")
+    session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and common bugs with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(name="build-workers")
+def build_workers(session: nox.Session) -> None:
+    """Freeze the PyBOINC worker for this host into dist/pyboinc/ (see docs/pyboinc.md)."""
+    session.install("-e", ".[build]")
+    session.run("python", "build/build_workers.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the Monte Carlo pi example; arguments after -- go to monte_pi.py."""
+    session.install("-e", ".")
+    session.run("python", "examples/monte_pi.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks and print ratios against their peers."""
+    session.install("-e", ".[build,mpi]", "mpich", "simpy>=4")
+    for script in ("bench_master.py",):
+        session.run("python", f"benchmarks/{script}")

@@ -1,0 +1,70 @@
+"""`pymw-boinc-sandbox start|stop|status --dir D [--clients N] [--json]`.
+
+`start` makes the project in D (or reuses it), starts its HTTP side and daemons and N
+real BOINC clients (default 1), and returns once they are up. Its clients run without
+--exit_when_idle, so they stay for a user to watch and pick up new work by themselves
+(the project's <next_rpc_delay> makes them ask every few seconds); tests that want
+clients to exit when done use `Sandbox.add_client(exit_when_idle=True)`.
+`status` prints the URL, project directory, submitter authenticator, jobs and clients
+(`--json` for scripts); `stop` ends everything `start` started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .sandbox import Sandbox, SandboxError
+
+PROG = "pymw-boinc-sandbox"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2, no usage dump
+        raise SandboxError(f"{message} (see {PROG} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A loopback BOINC project for tests.")
+    parser.add_argument("command", choices=("start", "stop", "status"))
+    parser.add_argument("--dir", required=True, type=Path, help="project directory")
+    parser.add_argument("--clients", type=int, default=1, help="real clients to run (start)")
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    return parser
+
+
+def _print_status(status: dict) -> None:
+    print(f"url:           {status['url']}")
+    print(f"project_dir:   {status['project_dir']}")
+    print(f"authenticator: {status['authenticator']}")
+    print(f"http:          {'running' if status['http']['pid'] else 'not running'}")
+    for daemon in status["daemons"]:
+        print(f"daemon:        {'running' if daemon['running'] else 'stopped'}  {daemon['cmd']}")
+    for client in status["clients"]:
+        print(f"client:        {'running' if client['pid'] else 'stopped'}  {client['dir']}")
+    print("jobs:          " + ", ".join(f"{k} {v}" for k, v in status["jobs"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.clients < 0:
+            raise SandboxError("--clients must be 0 or more")
+        if args.command == "start":
+            sandbox = Sandbox.open(args.dir)
+            sandbox.start(clients=args.clients, exit_when_idle=False)
+            _print_status(sandbox.status())
+        elif args.command == "stop":
+            Sandbox.open(args.dir, create=False).stop()
+        else:
+            status = Sandbox.open(args.dir, create=False).status()
+            if args.json:
+                print(json.dumps(status, indent=2))
+            else:
+                _print_status(status)
+    except (SandboxError, OSError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,133 @@
+"""PyMW's command-line switches: parse_options/get_interface, and their one-line errors."""
+
+import optparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pymw import interfaces
+from pymw.interfaces.generic import GenericInterface
+
+ROOT = Path(__file__).resolve().parents[3]
+MONTE_PI = ROOT / "examples" / "monte_pi.py"
+
+
+def run_monte_pi(*args, timeout=120):
+    return subprocess.run([sys.executable, str(MONTE_PI), *args], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def test_defaults_give_the_generic_interface_on_all_cores():
+    options, rest = interfaces.parse_options(args=["extra"])
+    assert options.interface == "generic"
+    assert rest == ["extra"]
+    interface = interfaces.get_interface(options)
+    try:
+        assert isinstance(interface, GenericInterface)
+        assert interface.num_workers >= 1
+    finally:
+        interface.cleanup()
+
+
+def test_an_optparse_parser_from_pymw_0_4_programs_still_works():
+    parser = optparse.OptionParser(usage="usage: %prog")
+    parser.add_option("-t", "--num_tests", dest="n_tests", default="10")
+    options, _ = interfaces.parse_options(parser, ["-n", "3", "-t", "5"])
+    assert (options.num_workers, options.n_tests, options.interface) == (3, "5", "generic")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-i", "nonsense"], "unknown interface 'nonsense'"),
+        (["-n", "0"], "must be at least 1"),
+        (["-n", "many"], "expected a whole number"),
+        (["-c", "/no/such/dir", "-a", "1.00_python311.zip"], "does not exist"),
+        (["-a", "1.00_python311.zip"], "without -c/--app_path"),
+        (["--no-such-switch"], "unrecognized arguments"),
+    ],
+)
+def test_bad_options_are_one_line_errors_with_status_2(args, message):
+    run = run_monte_pi(*args)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_custom_worker_dir_without_a_build_lists_what_was_found(tmp_path):
+    (tmp_path / "windows").mkdir()
+    run = run_monte_pi("-c", str(tmp_path), "-a", "1.00_python26.zip")
+    assert run.returncode == 2
+    assert "found: windows" in run.stderr
+
+
+def test_wrong_zip_name_lists_the_zips_that_exist(tmp_path):
+    import json
+
+    os_dir = tmp_path / "linux"
+    os_dir.mkdir()
+    (os_dir / "pymw_1.03_x86_64-pc-linux-gnu").write_text("")
+    (os_dir / "1.00_python311.zip").write_text("")
+    manifest = {"format": "pymw-worker-manifest/1", "os": "linux",
+                "platform": "x86_64-pc-linux-gnu",
+                "files": [{"file": "pymw_1.03_x86_64-pc-linux-gnu", "role": "executable"},
+                          {"file": "1.00_python311.zip", "role": "stdlib"}]}  # fmt: skip
+    (os_dir / "manifest.json").write_text(json.dumps(manifest))
+    if sys.platform.startswith("linux"):
+        run = run_monte_pi("-c", str(tmp_path), "-a", "1.00_python26.zip")
+        assert run.returncode == 2
+        assert "'1.00_python26.zip' not found" in run.stderr
+        assert "found: 1.00_python311.zip" in run.stderr
+
+
+def test_monte_pi_prints_pi_within_a_hundredth():
+    run = run_monte_pi()
+    assert run.returncode == 0, run.stderr
+    estimate = float(run.stdout.split("Estimate of pi:")[1].split()[0])
+    assert abs(estimate - 3.14159265) < 0.01
+    assert "Tasks:" in run.stdout and "Calculation time:" in run.stdout
+
+
+PYMW_04_PROGRAM = '''
+from pymw import pymw
+from pymw import interfaces
+import random
+from optparse import OptionParser
+
+def throw_dart():
+    x, y = random.random(), random.random()
+    return 1 if x * x + y * y <= 1 else 0
+
+def monte_pi(rand_seed, num_tests):
+    random.seed(rand_seed)
+    num_hits = 0
+    for i in range(num_tests):
+        num_hits += throw_dart()
+    return [num_hits, num_tests]
+
+parser = OptionParser(usage="usage: %prog")
+parser.add_option("-t", "--num_tests", dest="n_tests", default="20000")
+options, args = interfaces.parse_options(parser)
+interface_obj = interfaces.get_interface(options)
+pymw_master = pymw.PyMW_Master(interface=interface_obj)
+n = int(options.n_tests)
+tasks = [pymw_master.submit_task(monte_pi, input_data=(i, n // 4), modules=("random",),
+                                 dep_funcs=(throw_dart,)) for i in range(4)]
+hits = 0
+for task in tasks:
+    res_task, res = pymw_master.get_result(task)
+    hits += res[0]
+print("pi", 4.0 * hits / (n // 4 * 4))
+'''
+
+
+def test_a_pymw_0_4_program_runs_unchanged_but_for_python_3_syntax(tmp_path):
+    program = tmp_path / "old_monte_pi.py"
+    program.write_text(PYMW_04_PROGRAM)
+    run = subprocess.run([sys.executable, str(program), "-n", "2"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert abs(float(run.stdout.split()[1]) - 3.1416) < 0.05

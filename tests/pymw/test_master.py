@@ -1,0 +1,236 @@
+"""The PyMW 0.4 face (`PyMW_Master`) on the generic interface with real worker processes."""
+
+import concurrent.futures
+import time
+import zipfile
+
+import pytest
+import tasks_for_tests as t
+
+from pymw import pymw
+from pymw.errors import RemoteTraceback, TaskError, UserError, WorkerLostError
+from pymw.interfaces.generic import GenericInterface
+
+
+@pytest.fixture
+def master():
+    with pymw.PyMW_Master(GenericInterface(num_workers=2), show_progress=False) as master:
+        yield master
+
+
+def test_get_result_for_one_task(master):
+    task = master.submit_task(t.square, input_data=(7,))
+    finished, result = master.get_result(task)
+    assert finished is task
+    assert result == 49
+
+
+def test_get_result_for_any_task_returns_each_once(master):
+    tasks = [master.submit_task(t.square, input_data=(i,)) for i in range(10)]
+    results = {}
+    for _ in tasks:
+        task, result = master.get_result()
+        results[task.task_id] = result
+    assert sorted(results.values()) == [i * i for i in range(10)]
+    assert set(results) == {task.task_id for task in tasks}
+
+
+def test_get_result_for_a_list_returns_one_of_the_list(master):
+    slow = master.submit_task(t.slow_square, input_data=(3, 1.0))
+    fast = master.submit_task(t.square, input_data=(4,))
+    task, result = master.get_result([slow, fast])
+    assert (task, result) == (fast, 16)
+
+
+def test_non_blocking_get_result_returns_none_until_done(master):
+    task = master.submit_task(t.slow_square, input_data=(5, 0.5))
+    assert master.get_result(task, blocking=False) == (None, None)
+    assert master.get_result(task) == (task, 25)
+
+
+def test_builtin_error_is_reraised_with_remote_traceback(master):
+    task = master.submit_task(t.divide, input_data=(1, 0))
+    with pytest.raises(ZeroDivisionError) as raised:
+        master.get_result(task)
+    cause = raised.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "in divide" in cause.traceback_text
+    assert "return a / b" in cause.traceback_text
+
+
+def test_custom_error_becomes_task_error_with_traceback(master):
+    task = master.submit_task(t.fail_with_custom_error)
+    with pytest.raises(TaskError, match="LocalProblem: something specific") as raised:
+        master.get_result(task)
+    assert "fail_with_custom_error" in str(raised.value.__cause__)
+
+
+def test_killed_worker_fails_only_its_task_and_is_replaced(master):
+    doomed = master.submit_task(t.die_hard)
+    others = [master.submit_task(t.square, input_data=(i,)) for i in range(6)]
+    with pytest.raises(WorkerLostError, match="signal 9"):
+        master.get_result(doomed)
+    assert [master.get_result(task)[1] for task in others] == [i * i for i in range(6)]
+    assert master.get_status()["interface"]["workers_alive"] == 2
+
+
+def test_dead_worker_task_is_retried_when_asked(tmp_path):
+    interface = GenericInterface(num_workers=1)
+    with pymw.PyMW_Master(interface, max_retries=1, show_progress=False) as master:
+        task = master.submit_task(t.die_once, input_data=(str(tmp_path / "marker"),))
+        assert master.get_result(task)[1] == "second try"
+        assert task.attempts == 2
+
+
+def test_worker_stdout_is_captured(master):
+    task = master.submit_task(t.chatty, input_data=(3,))
+    master.get_result(task)
+    assert task.stdout == "hello from the worker 3\n"
+
+
+def test_modules_and_dep_funcs_reach_the_worker(master):
+    with_module = master.submit_task(t.use_module, modules=("math",))
+    with_helper = master.submit_task(t.uses_helper, dep_funcs=(t.helper_value,))
+    assert master.get_result(with_module)[1] == 4.0
+    assert master.get_result(with_helper)[1] == 42
+
+
+def test_result_types_survive_the_safe_codec(master):
+    value = (1, 2.5, "s", b"\x00\xff", [1, (2, 3)], {"k": {1, 2}}, {(1, 2): None}, 1 + 2j)
+    task = master.submit_task(t.echo, input_data=value)
+    assert master.get_result(task)[1] == value
+
+
+def test_a_result_that_cannot_travel_is_a_clear_task_error(master):
+    task = master.submit_task(t.unsendable)
+    with pytest.raises(TypeError, match="cannot carry a object"):
+        master.get_result(task)
+
+
+def test_data_files_are_unpacked_next_to_the_task(master, tmp_path):
+    data = tmp_path / "words.txt"
+    data.write_text("alpha beta\n")
+    task = master.submit_task(t.read_data_file, input_data=("words.txt",), data_files=[data])
+    assert master.get_result(task)[1] == "alpha beta\n"
+
+
+def test_fresh_process_mode_runs_data_files_and_errors(tmp_path):
+    data = tmp_path / "words.txt"
+    data.write_text("gamma\n")
+    interface = GenericInterface(num_workers=2, fresh_process=True)
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        ok = master.submit_task(t.read_data_file, input_data=("words.txt",), data_files=[data])
+        bad = master.submit_task(t.divide, input_data=(1, 0))
+        killed = master.submit_task(t.die_hard)
+        assert master.get_result(ok)[1] == "gamma\n"
+        with pytest.raises(ZeroDivisionError):
+            master.get_result(bad)
+        with pytest.raises(WorkerLostError, match="signal 9"):
+            master.get_result(killed)
+
+
+def test_zip_slip_archive_sent_with_a_task_is_refused(tmp_path):
+    """A hostile data archive reaching a worker writes nothing outside its folder."""
+    import subprocess
+    import sys
+
+    from pyboinc import contract
+    from pymw.programs import program_from_function
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../escaped.txt", "gotcha")
+    slot = tmp_path / "slot"
+    slot.mkdir()
+    (slot / "task.py").write_text(program_from_function(t.read_data_file).script)
+    (slot / "in").write_bytes(contract.encode_input(("x",), "../evil.zip"))
+    run = subprocess.run([sys.executable, "task.py", "in", "out"], cwd=slot,
+                         capture_output=True, text=True)
+    assert run.returncode == contract.EXIT_BAD_INPUT
+    assert "escapes its folder" in run.stderr
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_map_reduce_splits_maps_and_reduces():
+    interface = GenericInterface(num_workers=2)
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        mapreduce = pymw.PyMW_MapReduce(master)
+        lines = [f"{'w ' * n}".strip() for n in range(1, 11)]
+        task = mapreduce.submit_task_mapreduce(t.count_words, t.total, num_worker=3,
+                                               input_data=lines, red_worker=2)
+        finished, result = master.get_result(task)
+    assert finished is task
+    assert sum(result) == sum(range(1, 11))
+    assert len(result) == 2
+
+
+def test_map_reduce_with_one_reduce_per_map():
+    with pymw.PyMW_Master(GenericInterface(num_workers=2), show_progress=False) as master:
+        task = pymw.PyMW_MapReduce(master).submit_task_mapreduce(
+            t.count_words, t.total, num_worker=4, input_data=["a b", "c", "d e f", "g"]
+        )
+        assert sorted(master.get_result(task)[1]) == [1, 1, 2, 3]
+
+
+def test_status_counts_tasks_and_workers(master):
+    tasks = [master.submit_task(t.slow_square, input_data=(i, 0.3)) for i in range(4)]
+    time.sleep(0.15)
+    status = master.get_status()
+    assert status["workers"] == {"total": 2, "active": 2}
+    assert status["tasks"]["running"] + status["tasks"]["queued"] == 4
+    for task in tasks:
+        master.get_result(task)
+    status = master.get_status()
+    assert status["tasks"]["finished"] == 4
+    assert status["workers"]["active"] == 0
+    assert master.get_progress(tasks[0]) == 1.0
+
+
+def test_scheduler_func_picks_task_and_worker():
+    picked = []
+
+    def last_task_first(task_list, worker_list):
+        picked.append(task_list[-1].name)
+        return task_list[-1], worker_list[0]
+
+    interface = GenericInterface(num_workers=1)
+    with pymw.PyMW_Master(interface, scheduler_func=last_task_first, show_progress=False) as m:
+        tasks = [m.submit_task(t.slow_square, input_data=(i, 0.05)) for i in range(4)]
+        order = [m.get_result()[0] for _ in tasks]
+    assert order[-1] is tasks[0] or order[-1] is tasks[1]
+    assert picked
+
+
+def test_user_mistakes_are_one_line_user_errors(master):
+    with pytest.raises(UserError, match="tuple of arguments"):
+        master.submit_task(t.square, input_data=3)
+    with pytest.raises(UserError, match="lambdas"):
+        master.submit_task(lambda: 1)
+    with pytest.raises(UserError, match="does not exist"):
+        master.submit_task(t.square, input_data=(1,), data_files=["/no/such/file"])
+    with pytest.raises(UserError, match="not a task submitted"):
+        master.get_result("nope")
+    with pytest.raises(UserError, match="no task is pending"):
+        master.get_result()
+
+
+def test_executor_with_as_completed():
+    with pymw.Executor(GenericInterface(num_workers=2)) as pool:
+        futures = {pool.submit(t.square, i): i for i in range(20)}
+        seen = {futures[f]: f.result() for f in concurrent.futures.as_completed(futures)}
+        assert seen == {i: i * i for i in range(20)}
+        assert list(pool.map(t.square, range(5))) == [0, 1, 4, 9, 16]
+        failing = pool.submit(t.divide, 1, 0)
+        with pytest.raises(ZeroDivisionError):
+            failing.result()
+        assert isinstance(failing.exception().__cause__, RemoteTraceback)
+
+
+def test_executor_cancels_queued_futures_on_shutdown():
+    pool = pymw.Executor(GenericInterface(num_workers=1))
+    futures = [pool.submit(t.slow_square, i, 0.2) for i in range(6)]
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert any(f.cancelled() for f in futures)
+    assert all(f.done() for f in futures)
+    with pytest.raises(RuntimeError):
+        pool.submit(t.square, 1)
