@@ -179,33 +179,46 @@ class GenericInterface:
 
     def get_status(self) -> dict[str, Any]:
         mode = "fresh process" if self.fresh_process else "persistent"
-        status: dict[str, Any] = {"name": "generic", "mode": mode,
-                                  "workers_alive": sum(w.alive for w in self._workers)}  # fmt: skip
+        status: dict[str, Any] = {
+            "name": "generic",
+            "mode": mode,
+            "workers_alive": sum(w.alive for w in self._workers),
+            "worker_pids": [w.process.pid for w in self._workers if w.alive],
+        }
         if self.worker_app is not None:
             status["worker_app"] = str(self.worker_app.executable)
         return status
 
     def cleanup(self) -> None:
+        """Stop the workers and remove the work directory.
+
+        Idle workers exit when their stdin closes; a worker still running a job the master
+        gave up on (Ctrl-C, terminate) is killed at once rather than waited for.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
         for worker in self._workers:
             worker.alive = False
+            if worker.in_flight:
+                worker.process.terminate()
             _close_quietly(worker.process.stdin)
         for worker in self._workers:
             try:
                 worker.process.wait(WORKER_EXIT_GRACE)
             except subprocess.TimeoutExpired:
-                worker.process.terminate()
-                try:
-                    worker.process.wait(WORKER_EXIT_GRACE)
-                except subprocess.TimeoutExpired:
-                    worker.process.kill()
+                worker.process.kill()
+                worker.process.wait()
         if self._kept_task_dirs:
             logger.warning("task files kept in %s", self._root)
         else:
             shutil.rmtree(self._root, ignore_errors=True)
+
+    @property
+    def work_dir(self) -> Path:
+        """Where workers run and fresh-process task files live (removed by cleanup)."""
+        return self._root
 
     # --------------------------------------------------------------- internals
 

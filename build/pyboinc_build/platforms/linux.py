@@ -38,6 +38,7 @@ def make_portable(exe: Path, out: Path, data: PlatformData, progress: StepProgre
     command = [staticx, "--strip", str(exe), str(out)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BuildStepError(f"staticx failed: {result.stderr.strip()[-800:]}")
+        output = (result.stdout + result.stderr).strip()
+        raise BuildStepError(f"staticx failed ({result.returncode}): {output[-1500:]}")
     progress.note(f"staticx: {out.name} ({out.stat().st_size / 1e6:.2f} MB)")
     return out
