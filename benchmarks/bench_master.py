@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import bench_tasks  # noqa: E402
+import bench_tasks
 
 NULL_TASKS = 2000
 MANY_TASKS = 100_000
@@ -128,24 +128,32 @@ def main() -> None:
 
     ours, theirs = run_child("null", "pymw", workers), run_child("null", "ppe", workers)
     ratio = ours["tasks_per_s"] / theirs["tasks_per_s"]
-    print(f"(a) null tasks/s, N={NULL_TASKS}: pymw {ours['tasks_per_s']:.0f}, "
-          f"{peer} {theirs['tasks_per_s']:.0f}: {ratio:.2f}x (goal >= 1.0x)")
+    print(
+        f"(a) null tasks/s, N={NULL_TASKS}: pymw {ours['tasks_per_s']:.0f}, "
+        f"{peer} {theirs['tasks_per_s']:.0f}: {ratio:.2f}x (goal >= 1.0x)"
+    )
 
     serial = run_child("cpu", "serial", workers)["seconds"]
     ours, theirs = run_child("cpu", "pymw", workers), run_child("cpu", "ppe", workers)
-    print(f"(b) CPU batch ({CPU_TASKS} tasks): serial {serial:.2f} s, pymw {ours['seconds']:.2f} s "
-          f"(speedup {serial / ours['seconds']:.2f}, goal >= 1.9), {peer} {theirs['seconds']:.2f} s "
-          f"(speedup {serial / theirs['seconds']:.2f})")
+    print(
+        f"(b) CPU batch ({CPU_TASKS} tasks): serial {serial:.2f} s, pymw {ours['seconds']:.2f} s "
+        f"(speedup {serial / ours['seconds']:.2f}, goal >= 1.9), {peer} {theirs['seconds']:.2f} s "
+        f"(speedup {serial / theirs['seconds']:.2f})"
+    )
 
     ours, theirs = run_child("many", "pymw", workers), run_child("many", "ppe", workers)
-    print(f"(c) {MANY_TASKS} null tasks: pymw {ours['seconds']:.1f} s, peak RSS "
-          f"{ours['peak_rss_mb']:.0f} MB (goal <= 300 MB); {peer} {theirs['seconds']:.1f} s, "
-          f"{theirs['peak_rss_mb']:.0f} MB")
+    print(
+        f"(c) {MANY_TASKS} null tasks: pymw {ours['seconds']:.1f} s, peak RSS "
+        f"{ours['peak_rss_mb']:.0f} MB (goal <= 300 MB); {peer} {theirs['seconds']:.1f} s, "
+        f"{theirs['peak_rss_mb']:.0f} MB"
+    )
 
     ours, baseline = run_child("fresh", "pymw", 1), run_child("fresh", "python -c pass", 1)
     ratio = ours["per_task_ms"] / baseline["per_task_ms"]
-    print(f"(d) fresh-process task: pymw {ours['per_task_ms']:.1f} ms, `python -c pass` "
-          f"{baseline['per_task_ms']:.1f} ms: {ratio:.2f}x (goal <= 1.5x)")
+    print(
+        f"(d) fresh-process task: pymw {ours['per_task_ms']:.1f} ms, `python -c pass` "
+        f"{baseline['per_task_ms']:.1f} ms: {ratio:.2f}x (goal <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

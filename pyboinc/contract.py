@@ -33,14 +33,17 @@ CONTRACT_VERSION = 1
 INPUT_FORMAT = "pymw-input/1"
 OUTPUT_FORMAT = "pymw-output/1"
 
-# Exit statuses of a task script. A failing task still writes its output (the error
-# record), but exits non-zero so that BOINC reports the result as an error with the
-# traceback in stderr.txt.
+# Exit statuses of a task script. A task that raised still writes its output (the error
+# record) and its traceback to stderr; it exits EXIT_TASK_FAILED, except in a BOINC slot
+# (see task_main). The other statuses mean the contract itself was broken.
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_BAD_INVOCATION = 2
 EXIT_BAD_INPUT = 3
 EXIT_SCRIPT_REFUSED = 4
+
+# The file a BOINC client writes into every slot directory it runs an app in.
+BOINC_INIT_DATA = "init_data.xml"
 
 # Captured stdout/stderr kept per stream; the rest is cut, so a chatty task cannot push its
 # output over BOINC's max_nbytes (64 KiB by PyMW's default).
@@ -419,4 +422,6 @@ def task_main(function, argv=None) -> int:
     if outcome.ok:
         return EXIT_OK
     sys.stderr.write(outcome.traceback)
-    return EXIT_TASK_FAILED
+    # BOINC uploads no output for a result that exited non-zero, so in a BOINC slot (it
+    # holds init_data.xml) the task's error travels as its output, traceback included.
+    return EXIT_OK if os.path.exists(BOINC_INIT_DATA) else EXIT_TASK_FAILED

@@ -45,8 +45,11 @@ def build(opts: options.BuildOptions) -> Path:
             report = stdlib_zip.build(staging / zip_name, excluded_packages=data.excluded_packages,
                                       compression=opts.zip_compression)  # fmt: skip
             progress.note(f"{report.modules} modules, {report.size / 1e6:.2f} MB")
-            built_files.append(manifest.BuiltFile(report.path, zip_name, "stdlib",
-                                                  opts.stdlib_version, "--stdlib-version"))
+            built_files.append(
+                manifest.BuiltFile(
+                    report.path, zip_name, "stdlib", opts.stdlib_version, "--stdlib-version"
+                )
+            )
 
         extensions = module.extension_modules(data)
         zip_only = freeze.zip_only_modules(data.supplied_by_zip, freeze.bootstrap_modules())
@@ -68,8 +71,9 @@ def build(opts: options.BuildOptions) -> Path:
                 portable_dir = staging / "portable"
                 portable_dir.mkdir()
                 exe = module.make_portable(exe, portable_dir / exe_name, data, progress)
-        built_files.insert(0, manifest.BuiltFile(exe, exe_name, "executable",
-                                                 opts.app_version, "--app-version"))
+        built_files.insert(
+            0, manifest.BuiltFile(exe, exe_name, "executable", opts.app_version, "--app-version")
+        )
 
         if opts.onedir:
             with progress.step("freeze the onedir variant (local runs)"):

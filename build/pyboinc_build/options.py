@@ -51,23 +51,47 @@ class _Parser(argparse.ArgumentParser):
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="build_workers.py", description="Build the portable PyMW worker.")
-    parser.add_argument("--os", default=host_os(), choices=sorted(DATA_DIRS),
-                        help="target OS (default: this host's; PyInstaller cannot cross-build)")
+    parser.add_argument(
+        "--os",
+        default=host_os(),
+        choices=sorted(DATA_DIRS),
+        help="target OS (default: this host's; PyInstaller cannot cross-build)",
+    )
     parser.add_argument("--app-version", default=DEFAULT_APP_VERSION)
     parser.add_argument("--stdlib-version", default=DEFAULT_STDLIB_VERSION)
-    parser.add_argument("--portable", action=argparse.BooleanOptionalAction, default=True,
-                        help="make the executable independent of the host's libc (staticx "
-                        "on Linux; default: on)")
-    parser.add_argument("--onedir", action="store_true",
-                        help="also build a faster-starting onedir variant for local runs")
-    parser.add_argument("--out", default=str(REPO_ROOT / "dist" / "pyboinc"),
-                        help="output root; files go to <out>/<os>/ (default: dist/pyboinc)")
-    parser.add_argument("--work-dir", default=str(REPO_ROOT / "build" / "out"),
-                        help="PyInstaller work files (default: build/out)")
-    parser.add_argument("--zip-compression", default="deflated", choices=["deflated", "stored"],
-                        help="stdlib zip members (zipimport reads only these two)")
-    parser.add_argument("--signing-public-key", default=None, metavar="PATH",
-                        help="BOINC code-signing public key, recorded in the manifest")
+    parser.add_argument(
+        "--portable",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="make the executable independent of the host's libc (staticx on Linux; default: on)",
+    )
+    parser.add_argument(
+        "--onedir",
+        action="store_true",
+        help="also build a faster-starting onedir variant for local runs",
+    )
+    parser.add_argument(
+        "--out",
+        default=str(REPO_ROOT / "dist" / "pyboinc"),
+        help="output root; files go to <out>/<os>/ (default: dist/pyboinc)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        default=str(REPO_ROOT / "build" / "out"),
+        help="PyInstaller work files (default: build/out)",
+    )
+    parser.add_argument(
+        "--zip-compression",
+        default="deflated",
+        choices=["deflated", "stored"],
+        help="stdlib zip members (zipimport reads only these two)",
+    )
+    parser.add_argument(
+        "--signing-public-key",
+        default=None,
+        metavar="PATH",
+        help="BOINC code-signing public key, recorded in the manifest",
+    )
     return parser
 
 

@@ -38,7 +38,9 @@ class Binding:
         try:
             from pyboinc.boinc_api import _boinc_cffi
         except ImportError as error:
-            raise BindingError(f"the BOINC binding is not built ({error}); {_REBUILD_HINT}") from None
+            raise BindingError(
+                f"the BOINC binding is not built ({error}); {_REBUILD_HINT}"
+            ) from None
         compiled = _boinc_cffi.ffi.string(_boinc_cffi.lib.pyboinc_binding_stamp()).decode()
         expected = _declarations.binding_stamp()
         if compiled != expected:

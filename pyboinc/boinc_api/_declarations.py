@@ -117,7 +117,9 @@ const char* pyboinc_binding_stamp(void);
 """
 
 # PYBOINC_BINDING_STAMP is defined by build_binding.py before these lines.
-CUSTOMIZATIONS = INIT_DATA_STRUCT + """
+CUSTOMIZATIONS = (
+    INIT_DATA_STRUCT
+    + """
 static void pyboinc_copy(char* dest, const char* src, size_t size) {
     snprintf(dest, size, "%s", src);
 }
@@ -197,6 +199,7 @@ int pyboinc_get_init_data(struct pyboinc_init_data* out) {
 
 }  /* extern "C" */
 """
+)
 
 
 def binding_stamp() -> str:

@@ -54,10 +54,16 @@ def compile_in_place(verbose: bool = False) -> Path:
     """Compile the module into a scratch dir and copy the extension next to this file."""
     for stale in PACKAGE_DIR.glob("_boinc_cffi.*"):
         stale.unlink()
-    with tempfile.TemporaryDirectory(prefix="pyboinc-cffi-") as scratch:
-        built = Path(make_ffibuilder().compile(tmpdir=scratch, verbose=verbose))
+    # A fixed scratch path: the compiler records source paths, and the worker build must
+    # give the same bytes twice (BOINC files are immutable).
+    scratch = Path(tempfile.gettempdir()) / "pyboinc-cffi-build"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        built = Path(make_ffibuilder().compile(tmpdir=str(scratch), verbose=verbose))
         target = PACKAGE_DIR / built.name
         shutil.copy2(built, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 

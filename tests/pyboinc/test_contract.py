@@ -163,3 +163,19 @@ def test_failing_script_writes_error_output_and_exits_non_zero(tmp_path):
     assert "ZeroDivisionError" in run.stderr
     outcome = contract.decode_output((tmp_path / "out").read_bytes())
     assert outcome.error_type == "ZeroDivisionError"
+
+
+def test_in_a_boinc_slot_a_task_error_is_uploaded_as_output(tmp_path):
+    """BOINC drops outputs of results that exit non-zero; the traceback must still arrive."""
+    import tasks_for_tests as t
+
+    from pymw.programs import program_from_function
+
+    (tmp_path / contract.BOINC_INIT_DATA).write_text("<app_init_data/>")
+    (tmp_path / "task.py").write_text(program_from_function(t.divide).script)
+    (tmp_path / "in").write_bytes(contract.encode_input((1, 0)))
+    run = subprocess.run([sys.executable, "task.py", "in", "out"], cwd=tmp_path,
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == contract.EXIT_OK
+    assert "ZeroDivisionError" in run.stderr
+    assert contract.decode_output((tmp_path / "out").read_bytes()).error_type == "ZeroDivisionError"

@@ -1,7 +1,9 @@
 """Linux: lib-dynload extensions; portability through staticx."""
 
+import importlib.util
 import shutil
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -27,16 +29,17 @@ def remove_rpaths(portable: bool) -> bool:
 
 
 def make_portable(exe: Path, out: Path, data: PlatformData, progress: StepProgress) -> Path:
-    staticx = shutil.which("staticx")
-    if staticx is None:
+    if importlib.util.find_spec("staticx") is None:
         raise BuildStepError("staticx is not installed (pip install staticx), or use --no-portable")
     for tool in ("patchelf", "ldd", "objcopy", "strip"):
         if shutil.which(tool) is None:
             raise BuildStepError(f"staticx needs {tool!r} on PATH (apt install patchelf binutils)")
     # --strip: strip the bundled libc and loader too. Default xz compression: the smallest
     # download, at some CPU per start (see docs/pyboinc.md for the figures).
-    command = [staticx, "--strip", str(exe), str(out)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    command = [sys.executable, "-m", "pyboinc_build.reproducible_staticx", "--strip", str(exe),
+               str(out)]  # fmt: skip
+    build_dir = Path(__file__).resolve().parents[2]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=build_dir)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         raise BuildStepError(f"staticx failed ({result.returncode}): {output[-1500:]}")

@@ -113,3 +113,18 @@ class ClientState(IntEnum):
 
     COMPUTE_ERROR = 3
     FILES_UPLOADED = 5
+
+
+class BatchState(IntEnum):
+    """BATCH.state (html/inc/submit_db.inc), as query_batch reports it."""
+
+    INIT = 0
+    IN_PROGRESS = 1
+    COMPLETE = 2
+    ABORTED = 3
+    RETIRED = 4
+
+
+#: What real BOINC's project_flops() gives a project without credit (no host ever got
+#: any in the sandbox): estimate_batch divides a batch's FLOPs by it.
+PROJECT_FLOPS_WITHOUT_CREDIT = 1e9

@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS user (
     authenticator TEXT UNIQUE NOT NULL, create_time INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS user_submit (
     user_id INTEGER PRIMARY KEY, submit_all INTEGER NOT NULL DEFAULT 0);
+-- per-app submit rights of a user without submit_all
+CREATE TABLE IF NOT EXISTS user_submit_app (
+    user_id INTEGER NOT NULL, app_id INTEGER NOT NULL, PRIMARY KEY (user_id, app_id));
 CREATE TABLE IF NOT EXISTS host (
     id INTEGER PRIMARY KEY, userid INTEGER NOT NULL, create_time INTEGER NOT NULL,
     rpc_seqno INTEGER NOT NULL DEFAULT 0, rpc_time INTEGER NOT NULL DEFAULT 0,
@@ -42,7 +45,11 @@ CREATE TABLE IF NOT EXISTS host (
 CREATE TABLE IF NOT EXISTS batch (
     id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL DEFAULT 0,
     app_id INTEGER NOT NULL DEFAULT 0, name TEXT NOT NULL DEFAULT '',
-    create_time INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL DEFAULT 0);
+    create_time INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL DEFAULT 0,
+    njobs INTEGER NOT NULL DEFAULT 0, fraction_done REAL NOT NULL DEFAULT 0,
+    nerror_jobs INTEGER NOT NULL DEFAULT 0, completion_time INTEGER NOT NULL DEFAULT 0,
+    expire_time INTEGER NOT NULL DEFAULT 0, est_completion_time INTEGER NOT NULL DEFAULT 0,
+    credit_estimate REAL NOT NULL DEFAULT 0, credit_canonical REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS workunit (
     id INTEGER PRIMARY KEY, create_time INTEGER NOT NULL, appid INTEGER NOT NULL,
     name TEXT UNIQUE NOT NULL, xml_doc TEXT NOT NULL, batch INTEGER NOT NULL DEFAULT 0,
@@ -62,6 +69,7 @@ CREATE TABLE IF NOT EXISTS result (
     sent_time INTEGER NOT NULL DEFAULT 0, received_time INTEGER NOT NULL DEFAULT 0,
     name TEXT UNIQUE NOT NULL, exit_status INTEGER NOT NULL DEFAULT 0,
     stderr_out TEXT NOT NULL DEFAULT '', xml_doc_in TEXT NOT NULL,
+    cpu_time REAL NOT NULL DEFAULT 0,
     xml_doc_out TEXT NOT NULL DEFAULT '', validate_state INTEGER NOT NULL DEFAULT 0,
     file_delete_state INTEGER NOT NULL DEFAULT 0, appid INTEGER NOT NULL,
     app_version_id INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0,
@@ -72,7 +80,23 @@ CREATE TABLE IF NOT EXISTS result (
 CREATE INDEX IF NOT EXISTS result_wu ON result (workunitid);
 CREATE INDEX IF NOT EXISTS result_state ON result (server_state, in_feeder_cache);
 CREATE INDEX IF NOT EXISTS wu_transition ON workunit (transition_time);
+CREATE INDEX IF NOT EXISTS wu_batch ON workunit (batch);
 """
+#: Columns added after the first release of the sandbox (remote job submission), with
+#: their declarations: `create_schema` adds them to a database made before.
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "batch": {
+        "njobs": "INTEGER NOT NULL DEFAULT 0",
+        "fraction_done": "REAL NOT NULL DEFAULT 0",
+        "nerror_jobs": "INTEGER NOT NULL DEFAULT 0",
+        "completion_time": "INTEGER NOT NULL DEFAULT 0",
+        "expire_time": "INTEGER NOT NULL DEFAULT 0",
+        "est_completion_time": "INTEGER NOT NULL DEFAULT 0",
+        "credit_estimate": "REAL NOT NULL DEFAULT 0",
+        "credit_canonical": "REAL NOT NULL DEFAULT 0",
+    },
+    "result": {"cpu_time": "REAL NOT NULL DEFAULT 0"},
+}
 
 
 class Database:
@@ -91,7 +115,13 @@ class Database:
         self.connection.close()
 
     def create_schema(self) -> None:
+        """Create missing tables and columns (a project made by an older sandbox too)."""
         self.connection.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            present = {row["name"] for row in self.all(f"PRAGMA table_info({table})")}
+            for name, declaration in columns.items():
+                if name not in present:
+                    self.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:

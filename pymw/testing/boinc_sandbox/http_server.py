@@ -1,7 +1,9 @@
-"""The project's HTTP side: master page, scheduler, uploads and downloads on 127.0.0.1.
+"""The project's HTTP side: master page, scheduler, uploads, downloads and remote job
+submission on 127.0.0.1.
 
 Stands in for Apache with the project's html/user/ pages and cgi-bin/ programs, at the
-URLs a real project has: `http://127.0.0.1:<port>/<name>/` (master page, download/)
+URLs a real project has: `http://127.0.0.1:<port>/<name>/` (master page, download/,
+the remote-submission pages submit_rpc_handler.php, job_file.php, get_output3.php)
 and `http://127.0.0.1:<port>/<name>_cgi/` (cgi = the scheduler, file_upload_handler).
 Endpoints live in `endpoints/`, one module per BOINC program or page; add a module to
 ENDPOINT_MODULES to serve a new one. Run as `python -m
@@ -19,11 +21,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .endpoints import download, file_upload_handler, master, scheduler
+from .endpoints import (
+    download,
+    file_upload_handler,
+    get_output3,
+    job_file,
+    master,
+    scheduler,
+    submit_rpc_handler,
+)
 from .endpoints.base import Area, Endpoint, Request, Response
 from .layout import Project
 
-ENDPOINT_MODULES = (master, scheduler, file_upload_handler, download)
+ENDPOINT_MODULES = (
+    master,
+    scheduler,
+    file_upload_handler,
+    download,
+    submit_rpc_handler,
+    job_file,
+    get_output3,
+)
 LISTEN_HOST = "127.0.0.1"
 
 
@@ -91,6 +109,8 @@ def make_handler(project: Project, endpoints: list[Endpoint]) -> type[BaseHTTPRe
             self.send_response(206 if start else 200)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(size - start))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
             self.end_headers()
@@ -111,7 +131,14 @@ def make_handler(project: Project, endpoints: list[Endpoint]) -> type[BaseHTTPRe
 
 
 def make_server(project: Project) -> ThreadingHTTPServer:
-    """A server for the project on 127.0.0.1 at the port of its master URL."""
+    """A server for the project on 127.0.0.1 at the port of its master URL.
+
+    The schema is brought up to date first, as a project made by an older sandbox may
+    lack the tables of newer endpoints (what BOINC's `upgrade` script does for a real
+    project).
+    """
+    with project.connect() as database:
+        database.create_schema()
     server = ThreadingHTTPServer(
         (LISTEN_HOST, project.port), make_handler(project, all_endpoints())
     )

@@ -35,6 +35,14 @@ def output_files(project: Project, result_xml_doc_in: str) -> list[OutputFile]:
     return files
 
 
+def assimilated_output_path(project: Project, batch: int, wu_name: str, open_name: str) -> Path:
+    """Where sample_assimilator moves an output: results/<batch>/<wu_name>__file_<open_name>.
+
+    The layout get_output3.php reads back (BOINC's `assim_move_outfile_path`).
+    """
+    return project.results_dir / str(batch) / f"{wu_name}__file_{open_name}"
+
+
 def input_file_names(wu_xml_doc: str, deletable_only: bool = False) -> list[str]:
     """Input files of a workunit; `deletable_only` leaves out <no_delete/> ones."""
     return [

@@ -137,7 +137,9 @@ class Sandbox:
             directory = self.project.root / CLIENTS_DIR / f"client{i}"
             if directory.exists() and BoincClient.from_dir(directory).running:
                 continue
-            started.append(self.add_client(exit_when_idle, name=f"client{i}"))
+            # A client that stays up must keep fetching: --fetch_minimal_work gets one job.
+            started.append(self.add_client(exit_when_idle, fetch_minimal_work=exit_when_idle,
+                                           name=f"client{i}"))
         return started
 
     def stop(self) -> None:
@@ -158,12 +160,18 @@ class Sandbox:
         version: str = "1.0",
         version_xml: str | None = None,
         daemons: tuple[str, ...] = (),
+        templates: tuple[str, str] | None = None,
     ) -> None:
         """Install an app version the way an operator does, then xadd/update_versions.
 
         `daemons` are extra config.xml daemon commands (validator, assimilator).
+        `templates` are the texts of templates/<app>_in and templates/<app>_out, which
+        create_work and remote submission use by default.
         """
         add_app_to_project_xml(self.project, app)
+        if templates is not None:
+            for suffix, text in zip(("in", "out"), templates, strict=True):
+                (self.project.root / "templates" / f"{app}_{suffix}").write_text(text)
         directory = self.project.app_dir / app / version / PLATFORM
         directory.mkdir(parents=True, exist_ok=True)
         for f in files:

@@ -23,7 +23,7 @@ from sqlite3 import Row
 
 from ..constants import AssimilateState
 from ..db import Database
-from ..jobs import output_files
+from ..jobs import assimilated_output_path, output_files
 from ..layout import Project
 from .common import DaemonExit, Options, app_id, log, main_for, required
 
@@ -64,7 +64,7 @@ def sample_handler(project: Project, wu: Row, canonical: Row | None) -> None:
         (directory / f"{wu['name']}_error").write_text(f"{wu['error_mask']}\n")
         return
     for f in output_files(project, canonical["xml_doc_in"]):
-        shutil.move(f.path, directory / f"{wu['name']}__file_{f.open_name}")
+        shutil.move(f.path, assimilated_output_path(project, wu["batch"], wu["name"], f.open_name))
 
 
 def make_setup(program: str, handler_for: Callable[[Options], Handler]):

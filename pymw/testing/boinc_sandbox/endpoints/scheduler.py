@@ -50,6 +50,7 @@ class ReportedResult:
     name: str
     state: int
     exit_status: int
+    cpu_time: float
     stderr_out: str
     files: list[ReportedFile]
     file_info_xml: str
@@ -96,6 +97,7 @@ def parse_request(text: str) -> SchedulerRequest:
                 name=element.findtext("name", "").strip(),
                 state=int(_number(element, "state")),
                 exit_status=int(_number(element, "exit_status")),
+                cpu_time=_number(element, "final_cpu_time"),
                 stderr_out=stderr.group(1) if stderr else "",
                 files=[
                     ReportedFile(
@@ -193,6 +195,7 @@ def _record_results(
             client_state=reported.state,
             validate_state=ValidateState.INIT,
             exit_status=reported.exit_status,
+            cpu_time=reported.cpu_time,
             stderr_out=reported.stderr_out,
             xml_doc_out=reported.file_info_xml,
             received_time=now,

@@ -62,6 +62,17 @@ def write_app(directory: Path) -> Path:
     return path
 
 
+def add_test_app(sandbox: Sandbox, directory: Path, assimilator: str) -> None:
+    """Install the test app with its templates, a trivial validator and `assimilator`."""
+    sandbox.add_app(
+        APP,
+        [write_app(directory)],
+        version_xml=VERSION_XML,
+        daemons=(f"sample_trivial_validator -d 3 --app {APP}", assimilator),
+        templates=(INPUT_TEMPLATE, OUTPUT_TEMPLATE),
+    )
+
+
 @pytest.fixture
 def app_sandbox(tmp_path: Path) -> Sandbox:
     """A sandbox with the test app, its templates and a script assimilator (not running)."""
@@ -70,18 +81,16 @@ def app_sandbox(tmp_path: Path) -> Sandbox:
     script = sandbox.project.bin_dir / "record_assim"
     script.write_text(ASSIMILATOR.format(log=log))
     script.chmod(0o755)
-    templates = sandbox.project.root / "templates"
-    (templates / f"{APP}_in").write_text(INPUT_TEMPLATE)
-    (templates / f"{APP}_out").write_text(OUTPUT_TEMPLATE)
-    sandbox.add_app(
-        APP,
-        [write_app(tmp_path)],
-        version_xml=VERSION_XML,
-        daemons=(
-            f"sample_trivial_validator -d 3 --app {APP}",
-            f"script_assimilator -d 3 --app {APP} --script record_assim",
-        ),
-    )
+    add_test_app(sandbox, tmp_path, f"script_assimilator -d 3 --app {APP} --script record_assim")
+    return sandbox
+
+
+@pytest.fixture
+def remote_sandbox(tmp_path: Path) -> Sandbox:
+    """A sandbox with the test app and sample_assimilator, whose moved outputs
+    get_output3.php serves (not running)."""
+    sandbox = Sandbox.open(tmp_path / "proj")
+    add_test_app(sandbox, tmp_path, f"sample_assimilator -d 3 --app {APP}")
     return sandbox
 
 

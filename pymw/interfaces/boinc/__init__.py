@@ -1,0 +1,317 @@
+"""The BOINC interface: PyMW tasks as workunits of the `pymw` app on a BOINC project.
+
+    python examples/monte_pi.py -i boinc -p <project_home> -c dist/pyboinc -a 1.00_python311.zip
+
+How a task travels::
+
+    submit_task ─▶ Job ─▶ execute(): buffered ─▶ wait(): staged files + one
+    `bin/create_work --stdin` per dispatch round ─▶ workunit pymw_<batch>_<key>
+       ─▶ volunteer's client runs pymw_1.03_<platform> (or python3) through the worker
+          contract ─▶ upload ─▶ validator ─▶ script_assimilator ─▶ bin/pymw_assimilator
+       ─▶ <task dir>/<wu>.out (atomic rename) ─▶ wait() sees it ─▶ master decodes it
+          with the safe codec (never unpickled) ─▶ future / get_result
+
+Setup runs on every start and is idempotent: daemons in config.xml, the app in
+project.xml (bin/xadd), the assimilator script in bin/, app versions under
+apps/pymw/<version>/<platform>/ (bin/update_versions --noconfirm signs them with keys/),
+and a daemon restart only when their config changed. A checkpoint in the task directory
+records the batch and its workunits, and workunit names come from task content, so an
+interrupted master run again creates no duplicates and collects every result once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ...errors import UserError
+from ..base import Completion, Job
+from . import assimilator
+from .app_versions import default_worker_versions, frozen_worker_versions, install
+from .constants import (
+    APP_NAME,
+    ASSIMILATOR_SCRIPT,
+    CHECKPOINT_FILE,
+    POLL_INTERVAL_MAX,
+    POLL_INTERVAL_MIN,
+    REQUIRED_DAEMONS,
+    WU_ERROR_BITS,
+)
+from .project import BoincProject, BoincToolError, write_if_changed
+from .workunits import BoincArgs, WorkunitFactory, digest
+
+logger = logging.getLogger("pymw.boinc")
+
+# Workunits a master keeps created but not yet finished; past it, tasks wait in its queue.
+MAX_OUTSTANDING_WORKUNITS = 100_000
+
+
+@dataclass
+class Checkpoint:
+    """What a rerun of the same master must know: its batch and the workunits it made.
+
+    `intended` names were being created when the master stopped: a rerun creates them
+    again one by one and takes "already exists" as done.
+    """
+
+    path: Path
+    batch: int
+    created: set[str] = field(default_factory=set)
+    intended: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load_or_start(cls, task_dir: Path) -> Checkpoint:
+        path = task_dir / CHECKPOINT_FILE
+        if path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                return cls(path, int(data["batch"]), set(data["created"]),
+                           set(data.get("intended", [])))  # fmt: skip
+            except (ValueError, KeyError, TypeError) as error:
+                raise UserError(f"{path} is damaged ({error}); remove it to start a new "
+                                "batch") from None  # fmt: skip
+        return cls(path, int(time.time()))
+
+    def save(self) -> None:
+        data = {"batch": self.batch, "created": sorted(self.created),
+                "intended": sorted(self.intended)}  # fmt: skip
+        write_if_changed(self.path, json.dumps(data, indent=1))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    task_id: int
+    keep_files: bool
+
+
+class BOINCInterface:
+    """Run PyMW tasks as workunits on a BOINC project this machine administers."""
+
+    def __init__(
+        self,
+        project_home: str | os.PathLike | None,
+        custom_app_dir: str | os.PathLike | None = None,
+        custom_args: tuple[str, ...] | list[str] | str = (),
+        task_path: str | os.PathLike = "tasks",
+        *,
+        num_workers: int = 1,
+    ) -> None:
+        self.project = BoincProject.open(project_home)
+        args = shlex.split(custom_args) if isinstance(custom_args, str) else list(custom_args)
+        if custom_app_dir is not None:
+            if not args:
+                raise UserError("the PyBOINC worker needs its stdlib zip: add -a 1.00_python311.zip")
+            versions = frozen_worker_versions(custom_app_dir, args[0])
+            self.stdlib_zip: str | None = args[0]
+        else:
+            versions = default_worker_versions()
+            self.stdlib_zip = None
+        self._num_workers = num_workers
+        self.task_dir = Path(task_path).resolve()
+        self.task_dir.mkdir(parents=True, exist_ok=True)
+        self.setup_changes = self._set_up(versions)
+        self.checkpoint = Checkpoint.load_or_start(self.task_dir)
+        self._register_batch()
+        self.boinc_args = BoincArgs()
+        self._factory: WorkunitFactory | None = None
+        self._occurrences: dict[str, int] = {}
+        self._buffer: list[tuple[str, str]] = []
+        self._pending: dict[str, _Pending] = {}
+        self._counts = {"done": 0, "error": 0}
+        self._wake = threading.Event()
+        self._poll_interval = POLL_INTERVAL_MIN
+
+    @classmethod
+    def from_options(cls, options: Any) -> BOINCInterface:
+        app_args = getattr(options, "app_args", "") or ""
+        return cls(getattr(options, "project_home", None), getattr(options, "app_path", None),
+                   app_args, num_workers=getattr(options, "num_workers", 1) or 1)  # fmt: skip
+
+    def set_boinc_args(self, target_nresults: int = 2, min_quorum: int = 1,
+                       max_nbytes: int = 65536, **more: Any) -> None:  # fmt: skip
+        """Replication, quorum and output size of the workunits created from now on."""
+        if min_quorum < 1 or target_nresults < min_quorum or max_nbytes < 1:
+            raise UserError("set_boinc_args needs 1 <= min_quorum <= target_nresults and "
+                            "max_nbytes >= 1")  # fmt: skip
+        self.boinc_args = replace(self.boinc_args, target_nresults=target_nresults,
+                                  min_quorum=min_quorum, max_nbytes=max_nbytes, **more)  # fmt: skip
+        self._factory = None
+
+    # ------------------------------------------------------------------- setup
+
+    def _set_up(self, versions) -> list[str]:
+        """Make the project ready for the pymw app; returns what changed (empty: nothing)."""
+        project, changes = self.project, []
+        script = Path(assimilator.__file__).read_text(encoding="utf-8")
+        if write_if_changed(project.root / "bin" / ASSIMILATOR_SCRIPT, script, mode=0o755):
+            changes.append(f"installed bin/{ASSIMILATOR_SCRIPT}")
+        if project.ensure_app():
+            changes.append("added the pymw app (bin/xadd)")
+        added = install(versions, project.root)
+        if added:
+            project.run_tool("update_versions", "--noconfirm")
+            changes += [f"app version {v.version} {v.platform}" for v in added]
+        if project.ensure_daemons(REQUIRED_DAEMONS):
+            changes.append("added daemons to config.xml")
+            project.restart_daemons()
+        for change in changes:
+            logger.info("BOINC setup: %s", change)
+        return changes
+
+    def _register_batch(self) -> None:
+        registry = self.project.root / assimilator.BATCH_REGISTRY_DIR
+        write_if_changed(registry / f"pymw_{self.checkpoint.batch}", str(self.task_dir))
+
+    # ------------------------------------------------------------- the protocol
+
+    @property
+    def num_workers(self) -> int:
+        return self._num_workers
+
+    def idle_workers(self) -> list[str]:
+        room = MAX_OUTSTANDING_WORKUNITS - len(self._pending) - len(self._buffer)
+        return ["boinc"] * max(0, room)
+
+    def execute(self, job: Job, worker: Any) -> None:
+        factory = self._workunit_factory()
+        content = digest(job.program.digest.encode(), job.input_bytes,
+                         str(job.data_zip.name if job.data_zip else "").encode())  # fmt: skip
+        # Identical tasks are distinct workunits: count repeats in submission order.
+        occurrence = self._occurrences.get(content, 0)
+        self._occurrences[content] = occurrence + 1
+        wu_name = factory.wu_name(digest(content.encode(), str(occurrence).encode())[:16])
+        self._pending[wu_name] = _Pending(job.task_id, job.keep_files)
+        if wu_name in self.checkpoint.created:
+            return  # made by an earlier run of this master: only its result is awaited
+        line = factory.line_for(wu_name, job.program.script, job.program.digest,
+                                job.input_bytes, job.data_zip)  # fmt: skip
+        self._buffer.append((wu_name, line))
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        self._create_buffered_work()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            completions = self._collect()
+            if completions:
+                self._poll_interval = POLL_INTERVAL_MIN
+                return completions
+            interval = self._poll_interval
+            if deadline is not None:
+                interval = min(interval, max(0.0, deadline - time.monotonic()))
+            if self._wake.wait(interval) or (deadline is not None and time.monotonic() >= deadline):
+                self._wake.clear()
+                return []
+            self._poll_interval = min(self._poll_interval * 1.5, POLL_INTERVAL_MAX)
+
+    def wakeup(self) -> None:
+        self._wake.set()
+
+    def get_status(self) -> dict[str, Any]:
+        return {
+            "name": "boinc",
+            "project": str(self.project.root),
+            "batch": self.checkpoint.batch,
+            "workunits": {
+                "not_created": len(self._buffer),
+                "unsent_or_in_progress": len(self._pending),
+                "done": self._counts["done"],
+                "error": self._counts["error"],
+            },
+        }
+
+    def cleanup(self) -> None:
+        """Remove the batch's files once every workunit was collected; else keep them.
+
+        An interrupted master keeps its checkpoint and delivered outputs for the rerun.
+        BOINC's file_deleter removes download/upload files once a workunit is assimilated.
+        """
+        if self._pending or self._buffer:
+            logger.info("leaving %d unfinished workunits in batch %d for a rerun",
+                        len(self._pending) + len(self._buffer), self.checkpoint.batch)  # fmt: skip
+            return
+        self.checkpoint.path.unlink(missing_ok=True)
+        registry = self.project.root / assimilator.BATCH_REGISTRY_DIR
+        (registry / f"pymw_{self.checkpoint.batch}").unlink(missing_ok=True)
+
+    # --------------------------------------------------------------- internals
+
+    def _workunit_factory(self) -> WorkunitFactory:
+        if self._factory is None:
+            self._factory = WorkunitFactory(self.project, self.checkpoint.batch,
+                                            self.boinc_args, self.stdlib_zip)  # fmt: skip
+        return self._factory
+
+    def _create_buffered_work(self) -> None:
+        if not self._buffer:
+            return
+        retry = [item for item in self._buffer if item[0] in self.checkpoint.intended]
+        fresh = [item for item in self._buffer if item[0] not in self.checkpoint.intended]
+        self.checkpoint.intended.update(name for name, _ in fresh)
+        self.checkpoint.save()
+        batch_args = ("--appname", APP_NAME, "--batch", str(self.checkpoint.batch))
+        if fresh:
+            self.project.run_tool("create_work", *batch_args, "--stdin",
+                                  stdin="".join(line + "\n" for _, line in fresh))  # fmt: skip
+        for name, line in retry:
+            try:
+                self.project.run_tool("create_work", *batch_args, *shlex.split(line))
+            except BoincToolError as error:
+                if "exist" not in str(error) and "uplicate" not in str(error):
+                    raise
+        for name, _ in self._buffer:
+            self.checkpoint.intended.discard(name)
+            self.checkpoint.created.add(name)
+        self.checkpoint.save()
+        logger.info("created %d workunits in batch %d", len(self._buffer), self.checkpoint.batch)
+        self._buffer.clear()
+
+    def _collect(self) -> list[Completion]:
+        if not self._pending:
+            return []
+        completions = []
+        for entry in os.scandir(self.task_dir):
+            stem, suffix = os.path.splitext(entry.name)
+            pending = self._pending.get(stem)
+            if pending is None or suffix not in (assimilator.OUTPUT_SUFFIX,
+                                                 assimilator.ERROR_SUFFIX):  # fmt: skip
+                continue
+            del self._pending[stem]
+            completions.append(self._completion(stem, Path(entry.path), pending))
+        return completions
+
+    def _completion(self, wu_name: str, path: Path, pending: _Pending) -> Completion:
+        data = _read_limited(path, self.boinc_args.max_nbytes)
+        if not pending.keep_files:
+            path.unlink(missing_ok=True)
+        if path.suffix == assimilator.OUTPUT_SUFFIX:
+            self._counts["done"] += 1
+            if data is None:
+                return Completion(pending.task_id, None, detail=f"workunit {wu_name}: output "
+                                  f"over max_nbytes {self.boinc_args.max_nbytes}")  # fmt: skip
+            return Completion(pending.task_id, data)
+        self._counts["error"] += 1
+        return Completion(pending.task_id, None, detail=_describe_error(wu_name, data))
+
+
+def _read_limited(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None if it is larger than `limit` (a hostile upload)."""
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _describe_error(wu_name: str, record: bytes | None) -> str:
+    try:
+        mask = int(json.loads(record or b"{}").get("error_mask", 0))
+    except (ValueError, AttributeError):
+        mask = 0
+    reasons = [text for bit, text in WU_ERROR_BITS.items() if mask & bit] or ["unknown"]
+    return (f"BOINC workunit {wu_name} failed (error mask {mask}: {', '.join(reasons)}); "
+            "the client's stderr is in the project's result records")  # fmt: skip

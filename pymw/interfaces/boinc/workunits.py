@@ -1,0 +1,151 @@
+"""Jobs made into BOINC workunits: names, staged files, templates, create_work lines.
+
+Workunit names are derived from the task's content (program, input, data), so the same
+program run again asks for the same workunits, and restarting a master never creates
+duplicates. Input and output templates follow BOINC's `<input_template>` and
+`<output_template>` formats and are named after their content, so they are immutable too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from .constants import (
+    DEFAULT_DELAY_BOUND,
+    DEFAULT_MAX_NBYTES,
+    DEFAULT_MIN_QUORUM,
+    DEFAULT_RSC_DISK_BOUND,
+    DEFAULT_RSC_FPOPS_BOUND,
+    DEFAULT_RSC_FPOPS_EST,
+    DEFAULT_RSC_MEMORY_BOUND,
+    DEFAULT_TARGET_NRESULTS,
+    INPUT_OPEN_NAME,
+    OUTPUT_OPEN_NAME,
+    SCRIPT_OPEN_NAME,
+)
+from .project import BoincProject, write_if_changed, xml_text
+
+
+@dataclass(frozen=True)
+class BoincArgs:
+    """Per-workunit settings (PyMW's `set_boinc_args`)."""
+
+    target_nresults: int = DEFAULT_TARGET_NRESULTS
+    min_quorum: int = DEFAULT_MIN_QUORUM
+    max_nbytes: int = DEFAULT_MAX_NBYTES
+    delay_bound: int = DEFAULT_DELAY_BOUND
+    rsc_fpops_est: float = DEFAULT_RSC_FPOPS_EST
+    rsc_fpops_bound: float = DEFAULT_RSC_FPOPS_BOUND
+    rsc_memory_bound: float = DEFAULT_RSC_MEMORY_BOUND
+    rsc_disk_bound: float = DEFAULT_RSC_DISK_BOUND
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    physical_name: str
+    open_name: str
+
+
+def digest(*parts: bytes) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(len(part).to_bytes(8, "big"))
+        hasher.update(part)
+    return hasher.hexdigest()
+
+
+def input_template(open_names: list[str], args: BoincArgs) -> str:
+    root = ET.Element("input_template")
+    for number in range(len(open_names)):
+        ET.SubElement(ET.SubElement(root, "file_info"), "number").text = str(number)
+    workunit = ET.SubElement(root, "workunit")
+    for number, open_name in enumerate(open_names):
+        ref = ET.SubElement(workunit, "file_ref")
+        ET.SubElement(ref, "file_number").text = str(number)
+        ET.SubElement(ref, "open_name").text = open_name
+        ET.SubElement(ref, "copy_file")
+    for field_name in ("rsc_fpops_est", "rsc_fpops_bound", "rsc_memory_bound", "rsc_disk_bound",
+                       "delay_bound", "min_quorum", "target_nresults"):  # fmt: skip
+        ET.SubElement(workunit, field_name).text = f"{getattr(args, field_name):g}"
+    return xml_text(root)
+
+
+# BOINC replaces <OUTFILE_0/> and <UPLOAD_URL/> as literal text, so this template is text.
+_OUTPUT_TEMPLATE = """<output_template>
+    <file_info>
+        <name><OUTFILE_0/></name>
+        <generated_locally/>
+        <upload_when_present/>
+        <max_nbytes>{max_nbytes}</max_nbytes>
+        <url><UPLOAD_URL/></url>
+    </file_info>
+    <result>
+        <file_ref>
+            <file_name><OUTFILE_0/></file_name>
+            <open_name>{open_name}</open_name>
+            <copy_file/>
+        </file_ref>
+    </result>
+</output_template>
+"""
+
+
+def output_template(args: BoincArgs) -> str:
+    return _OUTPUT_TEMPLATE.format(max_nbytes=args.max_nbytes, open_name=OUTPUT_OPEN_NAME)
+
+
+class WorkunitFactory:
+    """Stages a batch's files and writes the create_work lines for its jobs."""
+
+    def __init__(self, project: BoincProject, batch: int, args: BoincArgs,
+                 stdlib_zip: str | None) -> None:  # fmt: skip
+        self.project, self.batch, self.args, self.stdlib_zip = project, batch, args, stdlib_zip
+        self._staged: set[str] = set()
+        self._output_template = self._template("out", output_template(args))
+
+    def wu_name(self, key: str) -> str:
+        return f"pymw_{self.batch}_{key}"
+
+    def _template(self, kind: str, text: str) -> str:
+        relative = f"templates/pymw_{kind}_{digest(text.encode())[:12]}"
+        write_if_changed(self.project.root / relative, text)
+        return relative
+
+    def _stage(self, physical_name: str, data: bytes | None = None, source: Path | None = None):
+        """Put a file into the download hierarchy once (what bin/stage_file does)."""
+        if physical_name in self._staged:
+            return
+        target = self.project.download_path(physical_name)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(target.name + ".pymw-tmp")
+            if source is not None:
+                shutil.copyfile(source, temporary)
+            else:
+                temporary.write_bytes(data)
+            temporary.replace(target)
+        self._staged.add(physical_name)
+
+    def line_for(self, wu_name: str, script: str, program_digest: str, input_bytes: bytes,
+                 data_zip: Path | None) -> str:  # fmt: skip
+        """Stage a job's files and return its `create_work --stdin` line."""
+        files = [StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME),
+                 StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME)]  # fmt: skip
+        self._stage(files[0].physical_name, script.encode("utf-8"))
+        self._stage(files[1].physical_name, input_bytes)
+        if data_zip is not None:
+            zip_digest = digest(data_zip.read_bytes())[:16]
+            files.append(StagedFile(f"pymw_data_{zip_digest}.zip", data_zip.name))
+            self._stage(files[2].physical_name, source=data_zip)
+        template = self._template("in", input_template([f.open_name for f in files], self.args))
+        command = [SCRIPT_OPEN_NAME, *([self.stdlib_zip] if self.stdlib_zip else []),
+                   INPUT_OPEN_NAME, OUTPUT_OPEN_NAME]  # fmt: skip
+        words = ["--wu_name", wu_name, "--wu_template", template, "--result_template",
+                 self._output_template, "--command_line", " ".join(command),
+                 *(f.physical_name for f in files)]  # fmt: skip
+        return shlex.join(words)
