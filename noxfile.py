@@ -59,5 +59,5 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their peers."""
     session.install("-e", ".[build,mpi]", "mpich", "simpy>=4")
-    for script in ("bench_master.py",):
+    for script in ("bench_master.py", "bench_worker.py"):
         session.run("python", f"benchmarks/{script}")

@@ -19,10 +19,16 @@ def throw_dart():
 
 
 def monte_pi(rand_seed, num_tests):
+    try:
+        import boinc  # in the PyBOINC worker: tell the BOINC client how far we are
+    except ImportError:
+        boinc = None
     random.seed(rand_seed)
     num_hits = 0
-    for _ in range(num_tests):
+    for done in range(num_tests):
         num_hits += throw_dart()
+        if boinc is not None and done % 100_000 == 0:
+            boinc.fraction_done(done / num_tests)
     return [num_hits, num_tests]
 
 
@@ -35,6 +41,13 @@ def main():
         default=1_000_000,
         help="number of darts to throw in all (default 1,000,000)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="random seed (default 1: a rerun asks for the same tasks, so on BOINC it "
+        "reattaches to the workunits made before)",
+    )
     options, _ = interfaces.parse_options(parser)
     if options.num_tests < 1:
         parser.error("--num_tests must be at least 1")
@@ -44,11 +57,10 @@ def main():
 
     start = time.time()
     with pymw.PyMW_Master(interface=interface) as master:
-        seed = random.SystemRandom().randrange(1 << 30)
         tasks = [
             master.submit_task(
                 monte_pi,
-                input_data=(seed + index, tests_per_task),
+                input_data=(options.seed * 1000 + index, tests_per_task),
                 modules=("random",),
                 dep_funcs=(throw_dart,),
             )

@@ -8,12 +8,15 @@ Every name is a BOINC logical name: in a slot they are small `<soft_link>` files
 `boinc.resolve_filename` follows. The steps:
 
 1. `boinc.init()` (afterwards stderr goes to the slot's stderr.txt, which BOINC reports);
-2. resolve the four names; put the stdlib zip at `sys.path[0]` (a bundled partial package
-   such as `email` must not hide the zip's full one), the script's folder after it, and
-   the zip behind the packages the worker has already imported (`add_stdlib_zip`);
-3. register this package's binding as the top-level module `boinc`;
-4. run the script as `__main__` with `sys.argv = [script, input, output]` (resolved);
-5. `boinc.finish(status)`: the script's SystemExit code, 0, or 1 for an uncaught
+2. resolve the four names; when the worker was built with a trusted key, refuse a script
+   that is not signed with it (`pyboinc.verify`): a one-line reason in stderr.txt and exit
+   status 4 (EXIT_SCRIPT_REFUSED), before anything of the slot is on sys.path;
+3. put the stdlib zip at `sys.path[0]` (a bundled partial package such as `email` must
+   not hide the zip's full one), the script's folder after it, and the zip behind the
+   packages the worker has already imported (`add_stdlib_zip`);
+4. register this package's binding as the top-level module `boinc`;
+5. run the script as `__main__` with `sys.argv = [script, input, output]` (resolved);
+6. `boinc.finish(status)`: the script's SystemExit code, 0, or 1 for an uncaught
    exception (its traceback is written to stderr.txt first).
 
 The same code runs under a normal Python (`python -m pyboinc ...`), which is how it is
@@ -23,7 +26,7 @@ tested without freezing.
 import os
 import sys
 
-from pyboinc import boinc_api, contract
+from pyboinc import boinc_api, contract, verify
 
 PROGRAM = "pymw worker"
 
@@ -68,6 +71,20 @@ def _exit_status(code) -> int:
     return contract.EXIT_TASK_FAILED
 
 
+def refuses(logical_name: str, script: str) -> bool:
+    """True, with the reason on stderr, when this worker trusts a key (it was built with
+    one) and `script` is not signed with it. A worker without a key refuses nothing."""
+    public_key = verify.trusted_key()
+    if public_key is None:
+        return False
+    try:
+        verify.check_file(script, public_key)
+    except verify.ScriptRefused as refusal:
+        print(f"{PROGRAM}: refusing {logical_name}: {refusal}", file=sys.stderr)
+        return True
+    return False
+
+
 def run_script(script: str, args: list) -> int:
     """Run `script` as __main__ with sys.argv = [script, *args]; return its exit status."""
     import runpy
@@ -104,6 +121,8 @@ def main(argv: list | None = None) -> int:
     if not os.path.isfile(stdlib_zip):
         print(f"{PROGRAM}: no stdlib zip {invocation.stdlib_zip}", file=sys.stderr)
         return contract.EXIT_BAD_INVOCATION
+    if refuses(invocation.script, script):
+        return contract.EXIT_SCRIPT_REFUSED
     add_stdlib_zip(stdlib_zip)
     sys.path.insert(1, os.path.dirname(os.path.abspath(script)))
     install_boinc_module()

@@ -19,11 +19,15 @@ from typing import Any
 from .errors import UserError
 from .interfaces.base import Interface
 from .master import Master, SchedulerFunc
+from .signing import SigningKeySource, resolve_signing_key
 from .submission import Submitter
 
 
 class Executor(concurrent.futures.Executor):
-    """Run functions on PyMW workers and return standard Futures."""
+    """Run functions on PyMW workers and return standard Futures.
+
+    `sign_key` signs every task script, as in `PyMW_Master` (docs/signing.md).
+    """
 
     def __init__(
         self,
@@ -35,14 +39,16 @@ class Executor(concurrent.futures.Executor):
         max_retries: int = 0,
         scheduler_func: SchedulerFunc | None = None,
         show_progress: bool | None = False,
+        sign_key: SigningKeySource | None = None,
     ) -> None:
+        signing_key = resolve_signing_key(sign_key, interface)  # fail before any setup
         if interface is None:
             from .interfaces.generic import GenericInterface
 
             interface = GenericInterface()
         self._master = Master(interface, scheduler_func=scheduler_func, max_retries=max_retries,
                               show_progress=show_progress)  # fmt: skip
-        self._submitter = Submitter(self._master)
+        self._submitter = Submitter(self._master, signing_key)
         self._modules, self._dep_funcs = tuple(modules), tuple(dep_funcs)
         self._data_files = tuple(data_files)
 

@@ -9,17 +9,23 @@ nothing but a Python interpreter.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import re
 import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyboinc import contract
 
 from .errors import UserError
 from .interfaces.base import Program
+from .signing import sign_script
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -153,3 +159,14 @@ def program_from_script(path: str | Path) -> Program:
     except OSError as error:
         raise UserError(f"cannot read task script {path}: {error.strerror}") from None
     return Program(script_path.name, None, script, script, _digest(script))
+
+
+def signed(program: Program, key: Ed25519PrivateKey) -> Program:
+    """`program` with its script signed, for workers built to refuse unsigned scripts.
+
+    Only `script` is signed: it is what leaves for other machines (fresh processes, custom
+    worker apps, BOINC). `code` runs in-process on the user's own workers, which check
+    nothing. The digest names the signed script, so it never mixes with the unsigned one.
+    """
+    script = sign_script(program.script, key)
+    return dataclasses.replace(program, script=script, digest=_digest(script))

@@ -22,6 +22,7 @@ from .errors import UserError
 from .executor import Executor
 from .interfaces.base import Interface
 from .master import Master, SchedulerFunc
+from .signing import SigningKeySource, resolve_signing_key
 from .submission import Submitter
 from .tasks import PyMW_Task, TaskState
 
@@ -29,7 +30,12 @@ __all__ = ["Executor", "PyMW_MapReduce", "PyMW_Master", "PyMW_Task", "TaskState"
 
 
 class PyMW_Master:
-    """Submit tasks to an interface (default: the generic one on all local cores)."""
+    """Submit tasks to an interface (default: the generic one on all local cores).
+
+    `sign_key` (a private key file or a loaded Ed25519 key) signs every task script, for
+    workers built to refuse unsigned ones (docs/signing.md). Without it, the key that
+    `interfaces.get_interface` loaded from `--sign-key` is used, if any.
+    """
 
     def __init__(
         self,
@@ -40,15 +46,17 @@ class PyMW_Master:
         *,
         max_retries: int = 0,
         show_progress: bool | None = None,
+        sign_key: SigningKeySource | None = None,
     ) -> None:
         _configure_logging(loglevel)
+        signing_key = resolve_signing_key(sign_key, interface)  # fail before any setup
         if interface is None:
             from .interfaces.generic import GenericInterface
 
             interface = GenericInterface()
         self._master = Master(interface, scheduler_func=scheduler_func, max_retries=max_retries,
                               delete_files=delete_files, show_progress=show_progress)  # fmt: skip
-        self._submitter = Submitter(self._master)
+        self._submitter = Submitter(self._master, signing_key)
         self._submitted: set[int] = set()
 
     @property

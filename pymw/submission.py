@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyboinc import contract
 
@@ -20,15 +20,22 @@ from .data_files import DataArchives
 from .errors import UserError
 from .interfaces.base import Program
 from .master import Master
-from .programs import program_from_function, program_from_script
+from .programs import program_from_function, program_from_script, signed
 from .tasks import PyMW_Task
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 class Submitter:
-    """Builds and submits tasks for one master; owns the files it makes for them."""
+    """Builds and submits tasks for one master; owns the files it makes for them.
 
-    def __init__(self, master: Master) -> None:
+    With a `signing_key`, every program's script is signed once, when it is built.
+    """
+
+    def __init__(self, master: Master, signing_key: Ed25519PrivateKey | None = None) -> None:
         self.master = master
+        self.signing_key = signing_key
         self._programs: dict[tuple, Program] = {}
         self._files_dir: Path | None = None
         self._archives: DataArchives | None = None
@@ -69,6 +76,8 @@ class Submitter:
             raise UserError(
                 f"a task must be a function or a script path, got {type(executable).__name__}"
             )
+        if self.signing_key is not None:
+            program = signed(program, self.signing_key)
         self._programs[key] = program
         return program
 

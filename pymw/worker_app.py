@@ -64,7 +64,7 @@ def _files_with_role(manifest: dict, role: str) -> list[str]:
 
 def find_worker_app(app_dir: str | os.PathLike, app_args: Sequence[str] | str) -> WorkerApp:
     """The worker app in `app_dir` for this host, run with the stdlib zip named in `app_args`."""
-    root = Path(app_dir)
+    root = Path(app_dir).resolve()
     if not root.is_dir():
         raise UserError(f"custom worker directory {root} does not exist; {BUILD_HINT}")
     os_dir = root / host_os()

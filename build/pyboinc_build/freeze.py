@@ -28,6 +28,8 @@ class FreezeConfig:
     excludes: tuple[str, ...]
     remove_rpaths: bool
     strip: bool
+    # The generated `pyboinc._trusted_key` (see signing.py), added to the PYZ by the spec.
+    trusted_key_module: str | None = None
     entry_script: str = str(ENTRY_SCRIPT)
     repo_root: str = str(REPO_ROOT)
 

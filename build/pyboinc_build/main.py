@@ -5,7 +5,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pyboinc_build import freeze, manifest, options, platform_data, stdlib_zip
+from pyboinc_build import freeze, manifest, options, platform_data, signing, stdlib_zip
 from pyboinc_build.errors import BuildStepError, FatalError
 from pyboinc_build.platforms import ALL_PLATFORM_MODULES
 from pyboinc_build.progress import StepProgress
@@ -14,10 +14,8 @@ PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def compile_binding() -> Path:
-    sys.path.insert(0, str(platform_data.REPO_ROOT))
     try:
-        from pyboinc.boinc_api import build_binding
-
+        build_binding = platform_data.import_repo_module("pyboinc.boinc_api.build_binding")
         return build_binding.compile_in_place()
     except Exception as error:  # cffi raises VerificationError, distutils errors, ...
         raise BuildStepError(
@@ -33,7 +31,7 @@ def build(opts: options.BuildOptions) -> Path:
     exe_name = data.executable_name(opts.app_version, target)
     zip_name = stdlib_zip.zip_name(opts.stdlib_version)
     out_dir = opts.out_dir / opts.os
-    progress = StepProgress(total=5 + opts.portable + opts.onedir)
+    progress = StepProgress(total=5 + opts.portable + opts.onedir + bool(opts.trusted_key))
     built_files = []
 
     with tempfile.TemporaryDirectory(prefix="pyboinc-build-") as scratch:
@@ -51,6 +49,13 @@ def build(opts: options.BuildOptions) -> Path:
                 )
             )
 
+        trusted_key_module = None
+        if opts.trusted_key is not None:
+            with progress.step("embed the trusted key: the worker will refuse unsigned scripts"):
+                trusted_key_module = signing.write_trusted_key_module(opts.trusted_key,
+                                                                      opts.work_dir)  # fmt: skip
+                progress.note(f"{opts.trusted_key.hex()[:16]}... in {trusted_key_module}")
+
         extensions = module.extension_modules(data)
         zip_only = freeze.zip_only_modules(data.supplied_by_zip, freeze.bootstrap_modules())
         config = freeze.FreezeConfig(
@@ -60,6 +65,7 @@ def build(opts: options.BuildOptions) -> Path:
             excludes=(*data.excluded_packages, *zip_only, *freeze.ALWAYS_EXCLUDED),
             remove_rpaths=module.remove_rpaths(opts.portable),
             strip=opts.os != "windows",
+            trusted_key_module=str(trusted_key_module) if trusted_key_module else None,
         )
         with progress.step(f"freeze {exe_name} (PyInstaller onefile, {len(extensions)} C "
                            "extensions)"):  # fmt: skip

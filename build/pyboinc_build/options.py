@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from pyboinc_build import signing
 from pyboinc_build.errors import ConfigurationError
 from pyboinc_build.platform_data import DATA_DIRS, REPO_ROOT
 
@@ -35,7 +36,8 @@ class BuildOptions:
     out_dir: Path
     work_dir: Path
     zip_compression: str
-    signing_public_key: str | None
+    signing_public_key: str | None  # the PEM text, recorded in the manifest
+    trusted_key: bytes | None = None  # its raw Ed25519 key, frozen into the worker
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +92,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--signing-public-key",
         default=None,
         metavar="PATH",
-        help="BOINC code-signing public key, recorded in the manifest",
+        help="Ed25519 public key (PEM) whose signatures the worker requires on task "
+        "scripts; it refuses unsigned ones (docs/signing.md)",
     )
     return parser
 
@@ -101,12 +104,9 @@ def parse(argv: list[str]) -> BuildOptions:
         if not _VERSION.match(getattr(args, name)):
             flag = "--" + name.replace("_", "-")
             raise ConfigurationError(f"{flag} must look like 1.03, not {getattr(args, name)!r}")
-    key = None
+    key_pem, trusted_key = None, None
     if args.signing_public_key:
-        try:
-            key = Path(args.signing_public_key).read_text().strip()
-        except OSError as error:
-            raise ConfigurationError(f"cannot read --signing-public-key: {error}") from None
+        key_pem, trusted_key = signing.read_public_key(args.signing_public_key)
     return BuildOptions(
         os=args.os,
         app_version=args.app_version,
@@ -116,5 +116,6 @@ def parse(argv: list[str]) -> BuildOptions:
         out_dir=Path(args.out).resolve(),
         work_dir=Path(args.work_dir).resolve() / args.os,
         zip_compression=args.zip_compression,
-        signing_public_key=key,
+        signing_public_key=key_pem,
+        trusted_key=trusted_key,
     )

@@ -1,9 +1,12 @@
 """Per-OS data from `platforms/<dir>/platform.toml`, loaded into frozen dataclasses."""
 
 import dataclasses
+import importlib
 import platform
+import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 from pyboinc_build.errors import ConfigurationError, NotSupportedError
 
@@ -11,6 +14,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS_DIR = REPO_ROOT / "platforms"
 # OS name (as in dist/pyboinc/<os>/ and the manifest) -> folder under platforms/.
 DATA_DIRS = {"linux": "linux", "windows": "windows", "macos": "apple"}
+
+
+def import_repo_module(name: str) -> ModuleType:
+    """Import `name` (a `pyboinc` module) from this checkout, which is what gets frozen."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    return importlib.import_module(name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,15 @@ class BoincError(RuntimeError):
         self.code = code
 
 
+class LibcryptoError(RuntimeError):
+    """An OpenSSL libcrypto call failed: no memory, or Ed25519 unavailable (a FIPS-only
+    provider). A signature that does not match is an answer (False), not this error."""
+
+    def __init__(self, call: str):
+        super().__init__(f"{call} failed in OpenSSL's libcrypto")
+        self.call = call
+
+
 class BindingError(ImportError):
     """The compiled module `_boinc_cffi` is missing or was built from other declarations."""
 
@@ -56,3 +65,11 @@ def check(call: str, code: int) -> int:
     if code != 0:
         raise BoincError(call, code)
     return code
+
+
+def check_libcrypto(call: str, ok: bool) -> None:
+    """Raise LibcryptoError(call) unless `ok`, after clearing OpenSSL's error queue, which
+    ssl and hashlib would otherwise report as their own later."""
+    if not ok:
+        Binding.lib.ERR_clear_error()
+        raise LibcryptoError(call)

@@ -1,6 +1,7 @@
 """Raw declarations of the BOINC application API, in one place (pyca/cryptography style).
 
-`build_binding.py` assembles these four strings into the cffi module `_boinc_cffi`:
+`build_binding.py` assembles these four strings, and those of the sibling modules named in
+`sections` (OpenSSL's, for signed scripts), into the one cffi module `_boinc_cffi`:
 
 - INCLUDES: the C++ headers the generated source includes;
 - TYPES: the structs cffi must know (copied from boinc_api.h, plus our C view of init data);
@@ -9,8 +10,12 @@
 
 Debian's libboinc-app-dev 7.20.5 is the reference. Its `libboinc_api.a` is an empty stub,
 so the module links the shared `libboinc_api.so` and `libboinc.so` and is compiled as C++.
-The binding's version stamp is a hash of these strings: edit them, rebuild the module.
+The binding's version stamp is a hash of all the strings: edit them, rebuild the module.
 """
+
+import sys
+
+from pyboinc.boinc_api import _evp_declarations
 
 INCLUDES = """
 #include <string>
@@ -202,9 +207,17 @@ int pyboinc_get_init_data(struct pyboinc_init_data* out) {
 )
 
 
+def sections() -> dict[str, str]:
+    """INCLUDES, TYPES, FUNCTIONS and CUSTOMIZATIONS of every module compiled into
+    `_boinc_cffi`, each joined in order: BOINC's (this one), then OpenSSL's EVP."""
+    modules = (sys.modules[__name__], _evp_declarations)
+    names = ("INCLUDES", "TYPES", "FUNCTIONS", "CUSTOMIZATIONS")
+    return {name: "".join(getattr(module, name) for module in modules) for name in names}
+
+
 def binding_stamp() -> str:
     """The version stamp compiled into `_boinc_cffi`, checked when the binding loads."""
     import hashlib
 
-    text = "\0".join((INCLUDES, TYPES, FUNCTIONS, CUSTOMIZATIONS))
+    text = "\0".join(sections().values())
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

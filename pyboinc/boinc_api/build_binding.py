@@ -5,8 +5,9 @@ Run it to compile the module in place, next to this file (tests and local use)::
     python -m pyboinc.boinc_api.build_binding      # or: python pyboinc/boinc_api/build_binding.py
 
 The worker build (`build/build_workers.py`) calls `compile_in_place()` too. Headers and
-libraries come from Debian's libboinc-app-dev (`/usr/include/boinc`); set
-`BOINC_INCLUDE_DIR` / `BOINC_LIBRARY_DIR` (os.pathsep-separated) elsewhere.
+libraries come from Debian's libboinc-app-dev (`/usr/include/boinc`) and libssl-dev; set
+`BOINC_INCLUDE_DIR` / `BOINC_LIBRARY_DIR` (os.pathsep-separated, OpenSSL's folders too)
+elsewhere.
 """
 
 import os
@@ -32,17 +33,19 @@ def _dirs_from_env(variable: str, default: list[str]) -> list[str]:
 
 
 def make_ffibuilder() -> cffi.FFI:
+    declared = _declarations.sections()
     builder = cffi.FFI()
-    builder.cdef(_declarations.TYPES + _declarations.FUNCTIONS)
+    builder.cdef(declared["TYPES"] + declared["FUNCTIONS"])
     stamp = f'#define PYBOINC_BINDING_STAMP "{_declarations.binding_stamp()}"\n'
     builder.set_source(
         MODULE_NAME,
-        _declarations.INCLUDES + stamp + _declarations.CUSTOMIZATIONS,
+        declared["INCLUDES"] + stamp + declared["CUSTOMIZATIONS"],
         source_extension=".cpp",
         include_dirs=_dirs_from_env("BOINC_INCLUDE_DIR", ["/usr/include/boinc"]),
         library_dirs=_dirs_from_env("BOINC_LIBRARY_DIR", []),
-        # libboinc_api.a is an empty stub on Debian: link the shared libraries.
-        libraries=["boinc_api", "boinc"],
+        # libboinc_api.a is an empty stub on Debian: link the shared libraries. libcrypto
+        # (Ed25519 checks of signed scripts) is the one Python's ssl and hashlib link.
+        libraries=["boinc_api", "boinc", "crypto"],
     )
     return builder
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import UserError
+from ..signing import load_signing_key
 from .base import Completion, Interface, Job, Program
 
 __all__ = [
@@ -84,6 +85,9 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                             "help": "custom worker app arguments, e.g. 1.00_python311.zip"}),
     (("--fresh_process",), {"dest": "fresh_process", "action": "store_true", "default": False,
                             "help": "generic interface: a new process per task, as BOINC runs it"}),
+    (("--sign-key",), {"dest": "sign_key", "default": None, "metavar": "PATH",
+                       "help": "sign task scripts with this Ed25519 private key "
+                               "(docs/signing.md)"}),
     (("-v", "--verbose"), {"dest": "verbose", "action": "count", "default": 0,
                            "help": "log what PyMW does (-vv for debug detail)"}),
 ]  # fmt: skip
@@ -117,7 +121,17 @@ def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
 
 
 def get_interface(options: Any) -> Interface:
-    """Build the engine chosen by `options.interface`; user errors end the program (exit 2)."""
+    """Build the engine chosen by `options.interface`; user errors end the program (exit 2).
+
+    With `--sign-key`, the key is loaded first and kept on the engine as `signing_key`,
+    where PyMW_Master and Executor find it: PyMW 0.4 programs pass only the interface.
+    """
+    signing_key = None
+    if getattr(options, "sign_key", None):
+        try:
+            signing_key = load_signing_key(options.sign_key)
+        except UserError as error:
+            _fail(str(error))
     name = getattr(options, "interface", "generic")
     engine = ENGINES.get(name)
     if engine is None:
@@ -130,9 +144,12 @@ def get_interface(options: Any) -> Interface:
         hint = f"; install it with: {engine.install_hint}" if engine.install_hint else ""
         _fail(f"the {name} interface needs the Python module {error.name!r}{hint}")
     try:
-        return getattr(module, engine.class_name).from_options(options)
+        interface = getattr(module, engine.class_name).from_options(options)
     except UserError as error:
         _fail(str(error))
+    if signing_key is not None:
+        interface.signing_key = signing_key
+    return interface
 
 
 def _fail(message: str) -> NoReturn:

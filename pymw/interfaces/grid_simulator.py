@@ -11,7 +11,7 @@ computes a job's finish time and pushes an event on a heap; `wait()` pops the ea
 events and advances simulated time to them. Workers are free when their task ends and
 their trace says they are available. Policies plug in through the master's
 `scheduler_func` (`first_come`, `fastest_worker_first`), and `replicas=k` runs k copies
-of each task on k workers; the first result wins (the master drops late replicas).
+of each task on k workers; the first result wins and the other copies are stopped.
 
 Worker availability is a list of `(length, fraction)` intervals: for `length` seconds the
 worker runs at `fraction` of its speed (0 = unavailable). `read_fta_workers` builds it
@@ -253,28 +253,44 @@ class EventCore:
         self.workers_left = 0
         self._events: list[tuple[float, int, int, SimWorker, Any]] = []
         self._sequence = itertools.count()
+        self._cancelled: set[int] = set()  # events dropped lazily when they come up
 
     @property
     def pending(self) -> bool:
-        return bool(self._events)
+        return len(self._events) > len(self._cancelled)
 
     def add_worker(self, worker: SimWorker) -> None:
         self._make_ready(worker)
 
-    def start(self, worker: SimWorker, cpu_seconds: float, payload: Any) -> None:
+    def start(self, worker: SimWorker, cpu_seconds: float, payload: Any) -> int:
+        """Run work on an idle worker; returns the event's number (for `cancel`)."""
         del self.idle[worker]
         finish = worker.finish_time(self.time, cpu_seconds) if cpu_seconds else self.time
         kind = _FINISH if finish < math.inf else _LEFT
         when = finish if kind == _FINISH else max(self.time, worker.trace_end)
-        heapq.heappush(self._events, (when, kind, next(self._sequence), worker, payload))
+        number = next(self._sequence)
+        heapq.heappush(self._events, (when, kind, number, worker, payload))
+        return number
+
+    def cancel(self, number: int, worker: SimWorker) -> None:
+        """Stop the work of event `number` now; its worker is free again."""
+        self._cancelled.add(number)
+        self._make_ready(worker)
 
     def advance(self) -> list[tuple[int, SimWorker, Any]]:
         """Pop every event of the next instant: (kind, worker, payload), READYs applied."""
-        events = self._events
+        events, cancelled = self._events, self._cancelled
+        popped: list[tuple[int, SimWorker, Any]] = []
+        while events and events[0][2] in cancelled:  # stopped replicas do not move time
+            cancelled.discard(heapq.heappop(events)[2])
+        if not events:
+            return popped
         self.time = now = events[0][0]
-        popped = []
         while events and events[0][0] == now:
-            _, kind, _, worker, payload = heapq.heappop(events)
+            _, kind, number, worker, payload = heapq.heappop(events)
+            if number in cancelled:
+                cancelled.discard(number)
+                continue
             if kind == _READY:
                 self.idle[worker] = None
             elif kind == _FINISH:
@@ -300,19 +316,25 @@ class EventCore:
         """
         queue = iter(work)
         done = 0
-        for worker in list(self.idle):
-            amount = next(queue, None)
-            if amount is None:
-                break
-            self.start(worker, amount / worker.speed, None)
-        while self._events:
-            for kind, _worker, _payload in self.advance():
-                done += kind == _FINISH
-            for worker in list(self.idle):
+        events, idle = self._events, self.idle
+        while True:
+            while idle:
                 amount = next(queue, None)
                 if amount is None:
                     break
+                worker = next(iter(idle))
                 self.start(worker, amount / worker.speed, None)
+            if not events:
+                break
+            # One event at a time: the same order as `advance`, without its bookkeeping.
+            self.time, kind, _, worker, _ = heapq.heappop(events)
+            if kind == _FINISH:
+                done += 1
+                self._make_ready(worker)
+            elif kind == _READY:
+                idle[worker] = None
+            else:
+                self.workers_left += 1
         return self.time, done
 
 
@@ -331,7 +353,7 @@ class GridSimulatorInterface:
         self._runner = InProcessRunner()
         self._wall_times: list[float] = []
         self._cpu_times: list[float] = []
-        self._finished: set[int] = set()
+        self._copies: dict[int, list[tuple[int, SimWorker]]] = {}  # task: its replicas
         self._held = 0
         self._woken = threading.Event()
         for worker in workers:
@@ -383,9 +405,11 @@ class GridSimulatorInterface:
         ]
 
     def execute(self, job: Job, worker: SimWorker | ReplicaSet) -> None:
+        copies = self._copies.setdefault(job.task_id, [])
         for copy in worker.workers if isinstance(worker, ReplicaSet) else (worker,):
             cpu_seconds, output = self._cpu_seconds(job, copy)
-            self.core.start(copy, cpu_seconds, _Run(job, copy, self.time, cpu_seconds, output))
+            run = _Run(job, copy, self.time, cpu_seconds, output)
+            copies.append((self.core.start(copy, cpu_seconds, run), copy))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         """Advance simulated time to the next completions (or to newly idle workers)."""
@@ -402,8 +426,12 @@ class GridSimulatorInterface:
         completions: list[Completion] = []
         for kind, worker, run in self.core.advance():
             if kind == _LEFT:
-                detail = f"simulated worker {worker.name} left the grid (its trace ended)"
-                completions.append(Completion(run.job.task_id, None, lost=True, detail=detail))
+                copies = self._copies[run.job.task_id]
+                copies.remove(next(copy for copy in copies if copy[1] is worker))
+                if not copies:  # no replica left to win
+                    del self._copies[run.job.task_id]
+                    detail = f"simulated worker {worker.name} left the grid (its trace ended)"
+                    completions.append(Completion(run.job.task_id, None, lost=True, detail=detail))
             elif kind == _FINISH:
                 completions.extend(self._finish(run))
         return completions
@@ -449,9 +477,9 @@ class GridSimulatorInterface:
 
     def _finish(self, run: _Run) -> list[Completion]:
         task_id = run.job.task_id
-        if task_id in self._finished:
-            return []  # a late replica: the first copy won
-        self._finished.add(task_id)
+        for number, worker in self._copies.pop(task_id):
+            if worker is not run.worker:
+                self.core.cancel(number, worker)  # the first copy won; stop the others
         self._wall_times.append(self.time - run.start)
         self._cpu_times.append(run.cpu_seconds)
         return [Completion(task_id, run.output, exit_status=0,

@@ -143,7 +143,10 @@ def main() -> int:
     while (frame := inbox.get()) is not None:
         header, payload = frame
         started = time.perf_counter()
-        reply, output = worker.run(header, payload)
+        try:
+            reply, output = worker.run(header, payload)
+        except Exception as error:  # e.g. the worker app cannot start: fail the task, not us
+            reply, output = {"has_output": False, "detail": f"{type(error).__name__}: {error}"}, b""
         reply["task"] = header["task"]
         reply["seconds"] = time.perf_counter() - started
         write_frame(channel, reply, output)

@@ -140,6 +140,64 @@ def test_onedir_variant_runs(worker_dir, tmp_path):
     assert json.loads((slot / "out").read_text()) == expected_output(tmp_path)
 
 
+# ------------------------------------------------------------------ a signing worker
+
+
+@pytest.fixture(scope="session")
+def signing_worker(tmp_path_factory):
+    """A worker built with --signing-public-key (not portable: staticx does not touch what
+    is checked here), and the private key that signs for it."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("builds the Linux worker")
+    from pymw.signing import load_signing_key, write_key_pair
+
+    keys = tmp_path_factory.mktemp("keys")
+    private_path, public_path = write_key_pair(keys)
+    out = tmp_path_factory.mktemp("signing-dist")
+    work = tmp_path_factory.mktemp("signing-work")
+    code = main.main(["--out", str(out), "--work-dir", str(work), "--no-portable",
+                      "--signing-public-key", str(public_path)])  # fmt: skip
+    assert code == 0
+    return out / "linux", load_signing_key(private_path)
+
+
+def run_signing_worker(signing_worker, slot: Path, script: str) -> subprocess.CompletedProcess:
+    worker_dir, _ = signing_worker
+    make_slot(slot, worker_dir, script)
+    return subprocess.run([f"./{EXE}", "task.py", ZIP, "in", "out"], cwd=slot, timeout=120)
+
+
+def test_signing_worker_refuses_an_unsigned_script(signing_worker, tmp_path):
+    slot = tmp_path / "slot"
+    result = run_signing_worker(signing_worker, slot, TASK)
+    assert result.returncode == 4
+    stderr_txt = (slot / "stderr.txt").read_text()
+    assert "pymw worker: refusing task.py: it is not signed" in stderr_txt
+    assert (slot / "boinc_finish_called").read_text().strip() == "4"
+    assert not (slot / "out").exists()
+
+
+def test_signing_worker_refuses_a_tampered_script(signing_worker, tmp_path):
+    from pymw.signing import sign_script
+
+    tampered = sign_script(TASK, signing_worker[1]).replace("upper(word)", "lower(word)")
+    slot = tmp_path / "slot"
+    assert run_signing_worker(signing_worker, slot, tampered).returncode == 4
+    assert "its signature does not match" in (slot / "stderr.txt").read_text()
+
+
+def test_signing_worker_runs_a_signed_script(signing_worker, tmp_path):
+    from pymw.signing import sign_script
+
+    slot = tmp_path / "slot"
+    result = run_signing_worker(signing_worker, slot, sign_script(TASK, signing_worker[1]))
+    assert result.returncode == 0, (slot / "stderr.txt").read_text()
+    assert json.loads((slot / "out").read_text()) == expected_output(tmp_path)
+    document = json.loads((signing_worker[0] / "manifest.json").read_text())
+    assert document["signing_public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert not (REPO_ROOT / "pyboinc" / "_trusted_key.py").exists()  # never in the source
+
+
 # ----------------------------------------------------------------------------- chroots
 
 

@@ -1,0 +1,52 @@
+"""The signature line of a signed task script: its format, and how to split it off.
+
+A signed script is the script itself followed by one last line::
+
+    # pymw-signature: ed25519 <base64 of the 64-byte Ed25519 signature>
+
+The signature covers every byte before that line, the newline ending the script included.
+The line is a comment, so a signed script runs unchanged on every engine and on workers
+that do not check; and it travels inside the script, so no engine needs a second file.
+
+The master (`pymw.signing`) writes the line and the worker (`pyboinc.verify`) checks it,
+both through this module, so the format lives in one place. No cryptography here, and only
+the standard library: the frozen worker imports it.
+"""
+
+import base64
+import binascii
+
+PREFIX = b"# pymw-signature: ed25519 "
+SIGNATURE_BYTES = 64
+
+
+class SignatureError(ValueError):
+    """A script whose last line is not a well-formed signature line; says what is wrong."""
+
+
+def covered_bytes(script: bytes) -> bytes:
+    """What the signature of `script` covers: the script, ending with a newline."""
+    return script if script.endswith(b"\n") else script + b"\n"
+
+
+def append_signature(covered: bytes, signature: bytes) -> bytes:
+    """The signed script: `covered` (see covered_bytes) and the signature line."""
+    if len(signature) != SIGNATURE_BYTES or not covered.endswith(b"\n"):
+        raise ValueError("need a 64-byte signature of bytes that end with a newline")
+    return covered + PREFIX + base64.b64encode(signature) + b"\n"
+
+
+def split(signed: bytes) -> tuple[bytes, bytes]:
+    """`(covered bytes, signature)` of a signed script; SignatureError says why it is not."""
+    # The last line starts after the last newline that is not the file's final byte.
+    start = signed.rfind(b"\n", 0, max(len(signed) - 1, 0)) + 1
+    covered, line = signed[:start], signed[start:]
+    if not line.startswith(PREFIX):
+        raise SignatureError("it is not signed (its last line is not `# pymw-signature: ...`)")
+    try:
+        signature = base64.b64decode(line[len(PREFIX) :].removesuffix(b"\n"), validate=True)
+    except binascii.Error:
+        raise SignatureError("its signature line does not hold valid base64") from None
+    if len(signature) != SIGNATURE_BYTES:
+        raise SignatureError(f"its signature is {len(signature)} bytes, not {SIGNATURE_BYTES}")
+    return covered, signature
