@@ -10,27 +10,35 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-EXTRAS_FOR_TESTS = ".[test,build,mpi,boinc]"
+BENCHMARKS = ("bench_master.py", "bench_worker.py", "bench_mpi.py", "bench_simulator.py")
+EXTRAS_FOR_TESTS = ".[test,build,mpi,boinc,condor]"
+
+
+def _venv_first_on_path(session: nox.Session) -> dict[str, str]:
+    """MPICH started without mpiexec runs the first mpiexec on PATH: make it the venv's."""
+    return {"PATH": f"{session.bin}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the fast test suite."""
     session.install("-e", EXTRAS_FOR_TESTS)
-    session.run("pytest", "-m", "not slow", *session.posargs)
+    session.run("pytest", "-m", "not slow", *session.posargs, env=_venv_first_on_path(session))
 
 
 @nox.session
 def integration(session: nox.Session) -> None:
     """Run the slow tests against real components (needs .ci/setup-debian.sh first)."""
-    session.install("-e", EXTRAS_FOR_TESTS, "mpich")
-    session.run("pytest", "-m", "slow", *session.posargs)
+    session.install("-e", EXTRAS_FOR_TESTS)
+    session.run("pytest", "-m", "slow", *session.posargs, env=_venv_first_on_path(session))
 
 
 @nox.session
@@ -58,6 +66,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their peers."""
-    session.install("-e", ".[build,mpi]", "mpich", "simpy>=4")
-    for script in ("bench_master.py", "bench_worker.py"):
-        session.run("python", f"benchmarks/{script}")
+    session.install("-e", ".[build,mpi,test,boinc]")
+    session.run("python", "build/build_workers.py")  # bench_worker measures the fresh build
+    for script in BENCHMARKS:
+        session.run("python", f"benchmarks/{script}", env=_venv_first_on_path(session))

@@ -46,6 +46,9 @@ logger = logging.getLogger("pymw")
 
 SchedulerFunc = Callable[[list[PyMW_Task], list[Any]], tuple[PyMW_Task, Any]]
 
+# scheduler_func sees the first this-many queued tasks: a policy over the whole queue
+# would cost O(queue) per assignment, quadratic over a 100,000-task batch.
+SCHEDULER_WINDOW = 1000
 # Decoded outputs larger than this are refused: a hostile worker must not exhaust memory.
 DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
 
@@ -214,8 +217,14 @@ class Master:
             if self._scheduler_func is None:
                 task, worker = self._queue.popleft(), workers.pop(0)
             else:
-                task, worker = self._scheduler_func(list(self._queue), workers)
-                self._queue.remove(task)
+                window = list(itertools.islice(self._queue, SCHEDULER_WINDOW))
+                task, worker = self._scheduler_func(window, workers)
+                if task not in window or worker not in workers:
+                    raise UserError(
+                        f"scheduler_func returned ({task!r}, {worker!r}); it must pick one task "
+                        "from task_list and one worker from worker_list"
+                    )
+                del self._queue[window.index(task)]
                 workers.remove(worker)
             if task.future is not None and not task.future.set_running_or_notify_cancel():
                 self._move(task, TaskState.CANCELLED)

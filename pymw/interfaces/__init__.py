@@ -85,6 +85,12 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                             "help": "custom worker app arguments, e.g. 1.00_python311.zip"}),
     (("--fresh_process",), {"dest": "fresh_process", "action": "store_true", "default": False,
                             "help": "generic interface: a new process per task, as BOINC runs it"}),
+    (("--url",), {"dest": "url", "default": None,
+                  "help": "BOINC project URL: submit remotely (boinc interface, no -p)"}),
+    (("--auth",), {"dest": "auth", "default": None, "metavar": "KEY",
+                   "help": "account authenticator for --url (prefer --auth-file)"}),
+    (("--auth-file",), {"dest": "auth_file", "default": None, "metavar": "PATH",
+                        "help": "file (mode 600) holding the authenticator for --url"}),
     (("--sign-key",), {"dest": "sign_key", "default": None, "metavar": "PATH",
                        "help": "sign task scripts with this Ed25519 private key "
                                "(docs/signing.md)"}),

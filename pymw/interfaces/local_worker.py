@@ -57,7 +57,9 @@ def read_frame(stream) -> tuple[dict, bytes] | None:
     return json.loads(head), payload
 
 
-class _Worker:
+class JobRunner:
+    """Runs one job at a time, in-process or as a fresh process (shared with MPI ranks)."""
+
     def __init__(self, channel) -> None:
         self.channel = channel
         self.in_process = InProcessRunner()
@@ -127,7 +129,7 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master handles Ctrl-C
-    worker = _Worker(channel)
+    worker = JobRunner(channel)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, worker.stop_child)
     inbox: queue.SimpleQueue = queue.SimpleQueue()

@@ -25,8 +25,7 @@ import tempfile
 import time
 from typing import Any
 
-from .local_worker import _Worker as JobRunner
-from .local_worker import read_frame, write_frame
+from .local_worker import JobRunner, encode_frame, read_frame
 
 # Message tags between the master rank and a worker rank.
 TAG_JOB = 1
@@ -56,11 +55,7 @@ class Backoff:
         return delay
 
 
-def pack(header: dict, payload: bytes = b"") -> bytes:
-    """One message's bytes: the generic interface's frame, in memory."""
-    buffer = io.BytesIO()
-    write_frame(buffer, header, payload)
-    return buffer.getvalue()
+pack = encode_frame  # one message's bytes: the generic interface's frame, in memory
 
 
 def unpack(message: bytes | bytearray) -> tuple[dict, bytes]:

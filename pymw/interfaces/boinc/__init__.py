@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import UserError
 from ..base import Completion, Job
@@ -45,7 +45,10 @@ from .constants import (
     WU_ERROR_BITS,
 )
 from .project import BoincProject, BoincToolError, write_if_changed
-from .workunits import BoincArgs, WorkunitFactory, digest
+from .workunits import BoincArgs, TaskKeys, WorkunitFactory, default_templates
+
+if TYPE_CHECKING:
+    from .remote import BOINCRemoteInterface
 
 logger = logging.getLogger("pymw.boinc")
 
@@ -121,7 +124,7 @@ class BOINCInterface:
         self._register_batch()
         self.boinc_args = BoincArgs()
         self._factory: WorkunitFactory | None = None
-        self._occurrences: dict[str, int] = {}
+        self._keys = TaskKeys(f"pymw_{self.checkpoint.batch}")
         self._buffer: list[tuple[str, str]] = []
         self._pending: dict[str, _Pending] = {}
         self._counts = {"done": 0, "error": 0}
@@ -129,7 +132,12 @@ class BOINCInterface:
         self._poll_interval = POLL_INTERVAL_MIN
 
     @classmethod
-    def from_options(cls, options: Any) -> BOINCInterface:
+    def from_options(cls, options: Any) -> BOINCInterface | BOINCRemoteInterface:
+        """`-p <project>` on the server's machine, or `--url` (remote job submission)."""
+        if getattr(options, "url", None):
+            from .remote import BOINCRemoteInterface
+
+            return BOINCRemoteInterface.from_options(options)
         app_args = getattr(options, "app_args", "") or ""
         return cls(getattr(options, "project_home", None), getattr(options, "app_path", None),
                    app_args, num_workers=getattr(options, "num_workers", 1) or 1)  # fmt: skip
@@ -152,6 +160,9 @@ class BOINCInterface:
         script = Path(assimilator.__file__).read_text(encoding="utf-8")
         if write_if_changed(project.root / "bin" / ASSIMILATOR_SCRIPT, script, mode=0o755):
             changes.append(f"installed bin/{ASSIMILATOR_SCRIPT}")
+        for relative, text in default_templates().items():
+            if write_if_changed(project.root / relative, text):
+                changes.append(f"wrote {relative}")
         if project.ensure_app():
             changes.append("added the pymw app (bin/xadd)")
         added = install(versions, project.root)
@@ -181,12 +192,7 @@ class BOINCInterface:
 
     def execute(self, job: Job, worker: Any) -> None:
         factory = self._workunit_factory()
-        content = digest(job.program.digest.encode(), job.input_bytes,
-                         str(job.data_zip.name if job.data_zip else "").encode())  # fmt: skip
-        # Identical tasks are distinct workunits: count repeats in submission order.
-        occurrence = self._occurrences.get(content, 0)
-        self._occurrences[content] = occurrence + 1
-        wu_name = factory.wu_name(digest(content.encode(), str(occurrence).encode())[:16])
+        wu_name = self._keys.name_for(job)
         self._pending[wu_name] = _Pending(job.task_id, job.keep_files)
         if wu_name in self.checkpoint.created:
             return  # made by an earlier run of this master: only its result is awaited

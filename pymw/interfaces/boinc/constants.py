@@ -10,7 +10,7 @@ CHECKPOINT_FILE = "checkpoint.json"
 # Logical (open) names in the slot: the worker contract's files.
 SCRIPT_OPEN_NAME = "pymw_task.py"
 INPUT_OPEN_NAME = "in"
-OUTPUT_OPEN_NAME = "out"
+from .assimilator import OUTPUT_OPEN_NAME  # noqa: E402 - the standalone script owns it
 
 # PyMW's historical set_boinc_args defaults.
 DEFAULT_TARGET_NRESULTS = 2

@@ -15,7 +15,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base import Job
 from .constants import (
+    APP_NAME,
     DEFAULT_DELAY_BOUND,
     DEFAULT_MAX_NBYTES,
     DEFAULT_MIN_QUORUM,
@@ -99,6 +101,29 @@ def output_template(args: BoincArgs) -> str:
     return _OUTPUT_TEMPLATE.format(max_nbytes=args.max_nbytes, open_name=OUTPUT_OPEN_NAME)
 
 
+class TaskKeys:
+    """Workunit (job) names from task content: the same program run again asks for the
+    same names. Identical tasks are told apart by their order of submission."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._occurrences: dict[str, int] = {}
+
+    def name_for(self, job: Job) -> str:
+        data_name = job.data_zip.name if job.data_zip is not None else ""
+        content = digest(job.program.digest.encode(), job.input_bytes, data_name.encode())
+        occurrence = self._occurrences.get(content, 0)
+        self._occurrences[content] = occurrence + 1
+        return f"{self.prefix}_{digest(content.encode(), str(occurrence).encode())[:16]}"
+
+
+def default_templates() -> dict[str, str]:
+    """The app's own templates (templates/pymw_in, _out): what remote submission uses."""
+    args = BoincArgs()
+    return {f"templates/{APP_NAME}_in": input_template([SCRIPT_OPEN_NAME, INPUT_OPEN_NAME], args),
+            f"templates/{APP_NAME}_out": output_template(args)}  # fmt: skip
+
+
 class WorkunitFactory:
     """Stages a batch's files and writes the create_work lines for its jobs."""
 
@@ -107,9 +132,6 @@ class WorkunitFactory:
         self.project, self.batch, self.args, self.stdlib_zip = project, batch, args, stdlib_zip
         self._staged: set[str] = set()
         self._output_template = self._template("out", output_template(args))
-
-    def wu_name(self, key: str) -> str:
-        return f"pymw_{self.batch}_{key}"
 
     def _template(self, kind: str, text: str) -> str:
         relative = f"templates/pymw_{kind}_{digest(text.encode())[:12]}"

@@ -1,0 +1,157 @@
+"""Remote job submission (`-i boinc --url`) against the sandbox's web RPCs."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from pymw.interfaces.boinc import BOINCInterface
+
+ROOT = Path(__file__).resolve().parents[4]
+MONTE_PI = ROOT / "examples" / "monte_pi.py"
+ZIP = "1.00_python311.zip"
+
+
+def run_monte_pi(*args: str, cwd: Path, timeout: float = 120, env=None):
+    return subprocess.run([sys.executable, str(MONTE_PI), "-i", "boinc", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+
+
+def assert_one_line_error(run, message: str) -> None:
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert message in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+@pytest.fixture
+def pymw_project(sandbox, tmp_path):
+    """The sandbox with the pymw app installed by the admin's setup (default workers)."""
+    BOINCInterface(sandbox.project_dir, task_path=tmp_path / "admin").cleanup()
+    return sandbox
+
+
+def test_wrong_authenticator_is_a_one_line_error(pymw_project, tmp_path):
+    run = run_monte_pi("--url", pymw_project.url, "--auth", "0" * 32, cwd=tmp_path)
+    assert_one_line_error(run, "refused the request")
+
+
+def test_unknown_app_is_a_one_line_error(sandbox, tmp_path):
+    run = run_monte_pi("--url", sandbox.url, "--auth", sandbox.authenticator, cwd=tmp_path)
+    assert_one_line_error(run, "pymw")
+
+
+def test_unreachable_url_is_a_one_line_error(tmp_path):
+    run = run_monte_pi("--url", "http://127.0.0.1:9/", "--auth", "k", cwd=tmp_path)
+    assert_one_line_error(run, "cannot reach")
+
+
+def test_server_error_is_a_one_line_error(tmp_path):
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.send_error(500, "database is down")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        run = run_monte_pi("--url", url, "--auth", "k", cwd=tmp_path, timeout=180)
+    finally:
+        server.shutdown()
+    assert run.returncode == 2, run.stderr
+    assert "500" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_authenticator_files_readable_by_others_are_refused(tmp_path):
+    auth_file = tmp_path / "auth"
+    auth_file.write_text("secret\n")
+    auth_file.chmod(0o644)
+    run = run_monte_pi("--url", "http://127.0.0.1:9/", "--auth-file", str(auth_file), cwd=tmp_path)
+    assert_one_line_error(run, "chmod 600")
+
+
+def test_missing_authenticator_names_the_ways_to_give_one(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYMW_BOINC_AUTHENTICATOR"}
+    run = run_monte_pi("--url", "http://127.0.0.1:9/", cwd=tmp_path, env=env)
+    assert_one_line_error(run, "--auth-file PATH")
+
+
+def batches(sandbox) -> list[tuple[int, int]]:
+    with sqlite3.connect(sandbox.project.db_path) as db:
+        return list(db.execute("SELECT id, state FROM batch"))
+
+
+@pytest.mark.slow
+def test_monte_pi_over_http_with_the_frozen_worker(sandbox, pyboinc_dist, tmp_path):
+    BOINCInterface(sandbox.project_dir, custom_app_dir=pyboinc_dist, custom_args=[ZIP],
+                   task_path=tmp_path / "admin").cleanup()  # fmt: skip
+    auth_file = tmp_path / "auth"
+    auth_file.write_text(sandbox.authenticator)
+    auth_file.chmod(0o600)
+    sandbox.add_client(exit_when_idle=False, fetch_minimal_work=False)
+    run = run_monte_pi("--url", sandbox.url, "--auth-file", str(auth_file), "-a", ZIP, "-n", "2",
+                       cwd=tmp_path, timeout=400)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    estimate = float(re.search(r"Estimate of pi: ([0-9.]+)", run.stdout).group(1))
+    assert abs(estimate - 3.14159) < 0.05
+    assert [state for _, state in batches(sandbox)] == [4]  # retired once collected
+    with sqlite3.connect(sandbox.project.db_path) as db:
+        stderr = [row[0] or "" for row in db.execute("SELECT stderr_out FROM result")]
+    assert any("called boinc_finish(0)" in text for text in stderr)
+
+
+REMOTE_MASTER = textwrap.dedent(
+    """
+    import sys, time
+    from pymw import pymw
+    from pymw.interfaces.boinc.remote import BOINCRemoteInterface
+
+    def cube(x):
+        return x ** 3
+
+    interface = BOINCRemoteInterface(sys.argv[1], sys.argv[2], task_path=sys.argv[3])
+    master = pymw.PyMW_Master(interface, show_progress=False)
+    tasks = [master.submit_task(cube, input_data=(i,)) for i in range(4)]
+    if sys.argv[4] == "die":
+        while len(interface.record.submitted) < 4:
+            time.sleep(0.1)
+        print("SUBMITTED", interface.record.batch_id, flush=True)
+        time.sleep(600)
+    print(sorted(master.get_result(task)[1] for task in tasks))
+    master.cleanup()
+    """
+)
+
+
+@pytest.mark.slow
+def test_an_interrupted_master_reattaches_to_its_batch(pymw_project, tmp_path):
+    program = tmp_path / "master.py"
+    program.write_text(REMOTE_MASTER)
+    command = [sys.executable, str(program), pymw_project.url, pymw_project.authenticator,
+               str(tmp_path / "tasks")]  # fmt: skip
+    first = subprocess.Popen([*command, "die"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = first.stdout.readline().split()
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert line[0] == "SUBMITTED"
+    pymw_project.add_client(exit_when_idle=False, fetch_minimal_work=False)
+    rerun = subprocess.run([*command, "finish"], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.strip() == str([0, 1, 8, 27])
+    assert batches(pymw_project) == [(int(line[1]), 4)]
+    with sqlite3.connect(pymw_project.project.db_path) as db:
+        assert db.execute("SELECT count(*) FROM workunit").fetchone()[0] == 4
