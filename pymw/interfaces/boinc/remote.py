@@ -12,10 +12,11 @@ machine submits with the account's authenticator. How a task travels::
     ─▶ query_batch (polled with backoff) says done ─▶ get_output3.php, size-limited
     ─▶ master decodes it with the safe codec ─▶ future / get_result
 
-One batch per master. A resume file in the task directory names the batch and the jobs
-already submitted, and job names come from task content, so an interrupted master run
-again reattaches to its batch instead of submitting again. The batch is retired once
-every result is collected.
+Tasks submitted together go as one batch: BOINC takes jobs only into a batch that is
+still being made, so a master that submits in waves (MapReduce) makes a batch per wave.
+A resume file in the task directory names each submitted job's batch, and job names come
+from task content, so an interrupted master run again reattaches to its batches instead
+of submitting again. Batches are retired once every result is collected.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .rpc import (
     InputFile,
     JobSpec,
     OutputTooLargeError,
+    OutputUnavailableError,
     RemoteError,
 )
 from .workunits import TaskKeys
@@ -60,7 +62,12 @@ RESUME_FILE = "remote_batch.json"
 # changes: a server answers many scientists, and BOINC results take tens of seconds.
 POLL_MIN = 1.0
 POLL_MAX = 30.0
+# Jobs are submitted once no task has been added for this long: one batch per wave.
+SUBMIT_QUIET_SECONDS = 0.3
 MAX_OUTSTANDING_JOBS = 100_000
+# A job reported done whose output is not served yet (not assimilated) is asked for again
+# at the next polls, up to this many times.
+MAX_OUTPUT_TRIES = 30
 
 
 def read_authenticator(value: str | None, path: str | None) -> str:
@@ -93,27 +100,41 @@ def read_authenticator(value: str | None, path: str | None) -> str:
 
 @dataclass
 class ResumeRecord:
-    """The batch this master submits into, and the jobs already in it."""
+    """Which batch holds each submitted task (by its content key): job names are
+    `pymw_<batch>_<key>`, the form BOINC's results/<batch>/ layout and the assimilator use."""
 
     path: Path
     url: str
-    batch_id: int
-    submitted: set[str] = field(default_factory=set)
+    submitted: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path, url: str) -> ResumeRecord | None:
+    def load(cls, path: Path, url: str) -> ResumeRecord:
         if not path.exists():
-            return None
+            return cls(path, url)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            record = cls(path, data["url"], int(data["batch_id"]), set(data["submitted"]))
-        except (ValueError, KeyError, TypeError) as error:
-            raise UserError(f"{path} is damaged ({error}); remove it to submit a new batch") from None
-        return record if record.url == url else None
+            record = cls(path, data["url"], {k: int(v) for k, v in data["submitted"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise UserError(f"{path} is damaged ({error}); remove it to submit anew") from None
+        if record.url != url:
+            raise UserError(f"{path} belongs to {record.url}; use another task directory")
+        return record
+
+    @property
+    def batches(self) -> set[int]:
+        return set(self.submitted.values())
 
     def save(self) -> None:
-        data = {"url": self.url, "batch_id": self.batch_id, "submitted": sorted(self.submitted)}
-        write_if_changed(self.path, json.dumps(data, indent=1))
+        data = {"url": self.url, "submitted": self.submitted}
+        write_if_changed(self.path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def _job_name(batch_id: int, key: str) -> str:
+    return f"pymw_{batch_id}_{key}"
+
+
+def _batch_name() -> str:
+    return f"pymw_{time.time_ns()}"
 
 
 def _user_error(error: BoincRpcError) -> UserError:
@@ -142,19 +163,24 @@ class BOINCRemoteInterface:
         self.task_dir = Path(task_path).resolve()
         self.task_dir.mkdir(parents=True, exist_ok=True)
         self.client = BoincRpcClient(self.url, authenticator)
+        self.record = ResumeRecord.load(self.task_dir / RESUME_FILE, self.url)
+        self._open_batch: int | None = None
         try:
-            self.record = ResumeRecord.load(self.task_dir / RESUME_FILE, self.url) or (
-                self._new_batch()
-            )
-            self.client.query_batch(self.record.batch_id, job_details=False)
+            # Fails early, on one line, for a wrong URL, authenticator or missing app.
+            for batch_id in self.record.batches:
+                self.client.query_batch(batch_id, job_details=False)
+            if not self.record.submitted:
+                self._open_batch = self.client.create_batch(APP_NAME, _batch_name())
         except BoincRpcError as error:
             raise _user_error(error) from None
-        self._keys = TaskKeys(f"pymw_{self.record.batch_id}")
+        self._keys = TaskKeys()
         self._uploaded_scripts: dict[str, str] = {}
-        self._buffer: list[tuple[str, JobSpec]] = []
+        self._buffer: list[tuple[str, int, str, list[InputFile]]] = []
         self._pending: dict[str, int] = {}
         self._wake = threading.Event()
         self._poll_interval = POLL_MIN
+        self._last_buffered = 0.0
+        self._output_tries: dict[str, int] = {}
 
     @classmethod
     def from_options(cls, options: Any) -> BOINCRemoteInterface:
@@ -167,13 +193,6 @@ class BOINCRemoteInterface:
         app_args = (getattr(options, "app_args", "") or "").split()
         return cls(options.url, authenticator, app_args[0] if app_args else None,
                    num_workers=getattr(options, "num_workers", 1) or 1)  # fmt: skip
-
-    def _new_batch(self) -> ResumeRecord:
-        batch_id = self.client.create_batch(APP_NAME, f"pymw_{int(time.time())}")
-        record = ResumeRecord(self.task_dir / RESUME_FILE, self.url, batch_id)
-        record.save()
-        logger.info("created batch %d on %s", batch_id, self.url)
-        return record
 
     # ------------------------------------------------------------- the protocol
 
@@ -188,17 +207,24 @@ class BOINCRemoteInterface:
     def execute(self, job: Job, worker: Any) -> None:
         if job.data_zip is not None:
             raise UserError("data_files are not supported with --url yet; use -p on the server")
-        name = self._keys.name_for(job)
-        self._pending[name] = job.task_id
-        if name in self.record.submitted:
-            return  # submitted by an earlier run of this master: only the result is awaited
+        key = self._keys.key_for(job)
+        if key in self.record.submitted:  # by an earlier run of this master: await the result
+            self._pending[_job_name(self.record.submitted[key], key)] = job.task_id
+            return
         command = [SCRIPT_OPEN_NAME, *([self.stdlib_zip] if self.stdlib_zip else []),
                    INPUT_OPEN_NAME, OUTPUT_OPEN_NAME]  # fmt: skip
-        files = [self._script_file(job), self._input_file(name, job.input_bytes)]
-        self._buffer.append((name, JobSpec(name, " ".join(command), files)))
+        files = [self._script_file(job), self._input_file(key, job.input_bytes)]
+        self._buffer.append((key, job.task_id, " ".join(command), files))
+        self._last_buffered = time.monotonic()
 
     def wait(self, timeout: float | None) -> list[Completion]:
-        self._submit_buffered()
+        if self._buffer:
+            quiet = time.monotonic() - self._last_buffered
+            if quiet < SUBMIT_QUIET_SECONDS:  # more tasks may be coming: same batch
+                self._wake.wait(SUBMIT_QUIET_SECONDS - quiet)
+                self._wake.clear()
+                return []
+            self._submit_buffered()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             completions = self._collect()
@@ -217,20 +243,22 @@ class BOINCRemoteInterface:
         self._wake.set()
 
     def get_status(self) -> dict[str, Any]:
-        return {"name": "boinc-remote", "url": self.url, "batch": self.record.batch_id,
+        return {"name": "boinc-remote", "url": self.url, "batches": sorted(self.record.batches),
                 "jobs": {"not_submitted": len(self._buffer), "pending": len(self._pending)}}  # fmt: skip
 
     def cleanup(self) -> None:
         """Retire the batch once every result was collected; else keep it for a rerun."""
         try:
             if self._pending or self._buffer:
-                logger.info("batch %d keeps %d unfinished jobs for a rerun",
-                            self.record.batch_id, len(self._pending) + len(self._buffer))  # fmt: skip
+                logger.info("keeping %d unfinished jobs in batches %s for a rerun",
+                            len(self._pending) + len(self._buffer), sorted(self.record.batches))
                 return
-            self.client.retire_batch(self.record.batch_id)
+            unused = {self._open_batch} if self._open_batch is not None else set()
+            for batch_id in sorted(self.record.batches | unused):
+                self.client.retire_batch(batch_id)
             self.record.path.unlink(missing_ok=True)
         except BoincRpcError as error:
-            logger.warning("could not retire batch %d: %s", self.record.batch_id, error)
+            logger.warning("could not retire batches %s: %s", sorted(self.record.batches), error)
         finally:
             self.client.close()
 
@@ -256,40 +284,53 @@ class BOINCRemoteInterface:
     def _submit_buffered(self) -> None:
         if not self._buffer:
             return
-        jobs = [spec for _, spec in self._buffer]
         try:
-            self.client.submit_batch(BatchSpec(APP_NAME, jobs, batch_id=self.record.batch_id))
+            batch_id = self._open_batch or self.client.create_batch(APP_NAME, _batch_name())
+            self._open_batch = None
+            jobs = [JobSpec(_job_name(batch_id, key), command, files)
+                    for key, _, command, files in self._buffer]  # fmt: skip
+            self.client.submit_batch(BatchSpec(APP_NAME, jobs, batch_id=batch_id))
         except BoincRpcError as error:
             raise _user_error(error) from None
-        self.record.submitted.update(name for name, _ in self._buffer)
+        for key, task_id, _, _ in self._buffer:
+            self.record.submitted[key] = batch_id
+            self._pending[_job_name(batch_id, key)] = task_id
         self.record.save()
-        logger.info("submitted %d jobs to batch %d", len(jobs), self.record.batch_id)
+        logger.info("submitted %d jobs as batch %d", len(jobs), batch_id)
         self._buffer.clear()
 
     def _collect(self) -> list[Completion]:
-        if not self._pending:
-            return []
-        status = self.client.query_batch(self.record.batch_id)
-        completions = []
-        for job in status.jobs:
-            task_id = self._pending.get(job.name)
-            if task_id is None or job.status not in ("done", "error"):
-                continue
-            del self._pending[job.name]
-            completions.append(self._completion(task_id, job))
-        if status.state == BatchState.ABORTED and self._pending:
-            completions += [Completion(task_id, None, detail="the batch was aborted on the server")
-                            for task_id in self._pending.values()]  # fmt: skip
-            self._pending.clear()
+        completions: list[Completion] = []
+        for batch_id in {int(name.split("_")[1]) for name in self._pending}:
+            status = self.client.query_batch(batch_id)
+            for job in status.jobs:
+                task_id = self._pending.get(job.name)
+                if task_id is None:
+                    continue
+                if status.state == BatchState.ABORTED and job.status not in ("done", "error"):
+                    del self._pending[job.name]
+                    completions.append(Completion(task_id, None, detail=f"batch {batch_id} "
+                                                  "was aborted on the server"))  # fmt: skip
+                elif job.status in ("done", "error"):
+                    completion = self._completion(task_id, job)
+                    if completion is not None:
+                        del self._pending[job.name]
+                        completions.append(completion)
         return completions
 
-    def _completion(self, task_id: int, job) -> Completion:
+    def _completion(self, task_id: int, job) -> Completion | None:
+        """The job's completion, or None while its output is not assimilated yet."""
         if job.status == "error" or not job.canonical_instance_id:
             reasons = "; ".join(job.errors) or f"exit status {job.exit_status}"
             return Completion(task_id, None, detail=f"BOINC job {job.name} failed: {reasons}")
         try:
             output = self.client.get_output(job.canonical_instance_id, 0,
                                             max_bytes=self.max_nbytes)  # fmt: skip
+        except OutputUnavailableError as error:
+            tries = self._output_tries[job.name] = self._output_tries.get(job.name, 0) + 1
+            if tries < MAX_OUTPUT_TRIES:
+                return None  # done on the server but not assimilated yet: ask again later
+            return Completion(task_id, None, detail=f"job {job.name}: {error}")
         except OutputTooLargeError:
             return Completion(task_id, None, detail=f"job {job.name}: output over max_nbytes "
                                                    f"{self.max_nbytes}")  # fmt: skip

@@ -105,16 +105,19 @@ class TaskKeys:
     """Workunit (job) names from task content: the same program run again asks for the
     same names. Identical tasks are told apart by their order of submission."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str = "pymw") -> None:
         self.prefix = prefix
         self._occurrences: dict[str, int] = {}
 
-    def name_for(self, job: Job) -> str:
+    def key_for(self, job: Job) -> str:
         data_name = job.data_zip.name if job.data_zip is not None else ""
         content = digest(job.program.digest.encode(), job.input_bytes, data_name.encode())
         occurrence = self._occurrences.get(content, 0)
         self._occurrences[content] = occurrence + 1
-        return f"{self.prefix}_{digest(content.encode(), str(occurrence).encode())[:16]}"
+        return digest(content.encode(), str(occurrence).encode())[:16]
+
+    def name_for(self, job: Job) -> str:
+        return f"{self.prefix}_{self.key_for(job)}"
 
 
 def default_templates() -> dict[str, str]:

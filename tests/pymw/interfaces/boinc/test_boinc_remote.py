@@ -127,7 +127,7 @@ REMOTE_MASTER = textwrap.dedent(
     if sys.argv[4] == "die":
         while len(interface.record.submitted) < 4:
             time.sleep(0.1)
-        print("SUBMITTED", interface.record.batch_id, flush=True)
+        print("SUBMITTED", *interface.record.batches, flush=True)
         time.sleep(600)
     print(sorted(master.get_result(task)[1] for task in tasks))
     master.cleanup()
