@@ -1,11 +1,11 @@
 """Sessions named for what you want to do. The logic lives in the packages and scripts.
 
-    nox -s tests            fast tests (no BOINC client, no frozen build, no MPI)
-    nox -s integration      slow tests with the real parts: boinc-client, frozen worker, MPI
-    nox -s lint             ruff
-    nox -s build-workers    freeze the PyBOINC worker into dist/pyboinc/<os>/
-    nox -s demo -- ARGS     run examples/monte_pi.py ARGS
-    nox -s bench            benchmarks, each against a named peer measured in the same run
+nox -s tests            fast tests (no BOINC client, no frozen build, no MPI)
+nox -s integration      slow tests with the real parts: boinc-client, frozen worker, MPI
+nox -s lint             ruff
+nox -s build-workers    freeze the PyBOINC worker into dist/pyboinc/<os>/
+nox -s demo -- ARGS     run examples/monte_pi.py ARGS
+nox -s bench            benchmarks, each against a named peer measured in the same run
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-BENCHMARKS = ("bench_master.py", "bench_worker.py", "bench_mpi.py", "bench_simulator.py")
+BENCHMARKS = (
+    "bench_master.py",
+    "bench_worker.py",
+    "bench_mpi.py",
+    "bench_simulator.py",
+    "bench_boinc.py",
+)
 EXTRAS_FOR_TESTS = ".[test,build,mpi,boinc,condor]"
 
 

@@ -102,8 +102,12 @@ def measure_fresh(kind: str, workers: int) -> dict:
         return {"per_task_ms": (time.perf_counter() - start) / FRESH_TASKS * 1000}
 
 
-MEASUREMENTS = {"null": measure_null, "cpu": measure_cpu, "many": measure_many,
-                "fresh": measure_fresh}  # fmt: skip
+MEASUREMENTS = {
+    "null": measure_null,
+    "cpu": measure_cpu,
+    "many": measure_many,
+    "fresh": measure_fresh,
+}
 
 
 def run_child(measurement: str, kind: str, workers: int) -> dict:

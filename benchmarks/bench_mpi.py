@@ -71,12 +71,21 @@ def serial_cpu_seconds() -> float:
 def run_contender(name: str, ranks: int) -> dict[str, float]:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     launcher = ["-m", "mpi4py.futures"] if name == "futures" else []
-    command = [str(mpiexec), "-n", str(ranks), sys.executable, *launcher, __file__,
-               "--contender", name]  # fmt: skip
+    command = [
+        str(mpiexec),
+        "-n",
+        str(ranks),
+        sys.executable,
+        *launcher,
+        __file__,
+        "--contender",
+        name,
+    ]
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), str(HERE)]))
     environment["PATH"] = os.pathsep.join([str(mpiexec.parent), environment.get("PATH", "")])
-    finished = subprocess.run(command, capture_output=True, text=True, env=environment,
-                              timeout=RUN_TIMEOUT, check=False)  # fmt: skip
+    finished = subprocess.run(
+        command, capture_output=True, text=True, env=environment, timeout=RUN_TIMEOUT, check=False
+    )
     if finished.returncode != 0:
         sys.exit(f"bench_mpi: {name} failed: {finished.stderr.strip()[-2000:]}")
     return json.loads(finished.stdout.strip().splitlines()[-1])
@@ -95,16 +104,20 @@ def main() -> None:
     futures_figures = run_contender("futures", options.ranks)
     workers = options.ranks - 1
     print(f"{workers} worker ranks + master (mpiexec -n {options.ranks}), {os.cpu_count()} cores")
-    print(f"(a) null tasks/s   PyMW {pymw_figures['null_per_second']:9,.0f}   "
-          f"MPIPoolExecutor {futures_figures['null_per_second']:9,.0f}   "
-          f"ratio {pymw_figures['null_per_second'] / futures_figures['null_per_second']:.2f}x"
-          "  (goal >= 1.0x)")  # fmt: skip
+    print(
+        f"(a) null tasks/s   PyMW {pymw_figures['null_per_second']:9,.0f}   "
+        f"MPIPoolExecutor {futures_figures['null_per_second']:9,.0f}   "
+        f"ratio {pymw_figures['null_per_second'] / futures_figures['null_per_second']:.2f}x"
+        "  (goal >= 1.0x)"
+    )
     pymw_speedup = serial / pymw_figures["cpu_seconds"]
     futures_speedup = serial / futures_figures["cpu_seconds"]
-    print(f"(b) CPU batch      serial {serial:.2f} s   PyMW {pymw_figures['cpu_seconds']:.2f} s "
-          f"(speedup {pymw_speedup:.2f})   MPIPoolExecutor {futures_figures['cpu_seconds']:.2f} s "
-          f"(speedup {futures_speedup:.2f})   ratio {pymw_speedup / futures_speedup:.2f}x"
-          "  (goal >= 1.0x)")  # fmt: skip
+    print(
+        f"(b) CPU batch      serial {serial:.2f} s   PyMW {pymw_figures['cpu_seconds']:.2f} s "
+        f"(speedup {pymw_speedup:.2f})   MPIPoolExecutor {futures_figures['cpu_seconds']:.2f} s "
+        f"(speedup {futures_speedup:.2f})   ratio {pymw_speedup / futures_speedup:.2f}x"
+        "  (goal >= 1.0x)"
+    )
 
 
 if __name__ == "__main__":

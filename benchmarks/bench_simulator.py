@@ -83,8 +83,10 @@ def main() -> None:
     )
     # Events as SimPy counts them: a get and a timeout per task.
     events = 2 * options.tasks
-    print(f"model: {options.workers} workers, {options.tasks} exponential tasks, "
-          f"makespan {core_makespan:.3f} (both agree)")  # fmt: skip
+    print(
+        f"model: {options.workers} workers, {options.tasks} exponential tasks, "
+        f"makespan {core_makespan:.3f} (both agree)"
+    )
     print(f"SimPy 4 Store      {simpy_seconds:7.3f} s  {events / simpy_seconds:12,.0f} events/s")
     print(f"PyMW EventCore     {core_seconds:7.3f} s  {events / core_seconds:12,.0f} events/s")
     print(f"speedup over SimPy {simpy_seconds / core_seconds:7.1f}x   (goal >= 10x)")

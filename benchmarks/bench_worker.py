@@ -49,8 +49,10 @@ def main(argv=None) -> int:
     gzipped = gzip_size(exe) + gzip_size(stdlib_zip)
     print(f"platform {manifest['platform']} (portable: {manifest['portable']})")
     print(f"  executable {exe.stat().st_size / MB:6.2f} MB   gzip {gzip_size(exe) / MB:6.2f} MB")
-    print(f"  stdlib zip {stdlib_zip.stat().st_size / MB:6.2f} MB   "
-          f"gzip {gzip_size(stdlib_zip) / MB:6.2f} MB")  # fmt: skip
+    print(
+        f"  stdlib zip {stdlib_zip.stat().st_size / MB:6.2f} MB   "
+        f"gzip {gzip_size(stdlib_zip) / MB:6.2f} MB"
+    )
     print(f"  first download {raw / MB:.2f} MB, gzip {gzipped / MB:.2f} MB (goal 12, stretch 8)")
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Send data to workers and back unchanged, and report the throughput in MB/s.
 
-    python examples/null_test.py -t 200 -s 64      (200 tasks of 64 KB each way)
+python examples/null_test.py -t 200 -s 64      (200 tasks of 64 KB each way)
 """
 
 import time
@@ -23,15 +23,18 @@ def main():
 
     start = time.time()
     with pymw.PyMW_Master(interface=interface) as master:
-        tasks = [master.submit_task(null_worker, input_data=(payload,))
-                 for _ in range(options.num_tasks)]
+        tasks = [
+            master.submit_task(null_worker, input_data=(payload,)) for _ in range(options.num_tasks)
+        ]
         for task in tasks:
             _, result = master.get_result(task)
             assert result == payload
     elapsed = time.time() - start
     megabytes = 2 * len(payload) * options.num_tasks / 1e6
-    print(f"{options.num_tasks} tasks, {megabytes:.1f} MB moved in {elapsed:.2f} s: "
-          f"{megabytes / elapsed:.1f} MB/s")
+    print(
+        f"{options.num_tasks} tasks, {megabytes:.1f} MB moved in {elapsed:.2f} s: "
+        f"{megabytes / elapsed:.1f} MB/s"
+    )
 
 
 if __name__ == "__main__":

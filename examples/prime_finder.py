@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Count the primes below a bound, one range of numbers per task.
 
-    python examples/prime_finder.py -m 2000000
+python examples/prime_finder.py -m 2000000
 """
 
+import itertools
 import time
 
 from pymw import interfaces, pymw
@@ -28,8 +29,12 @@ def count_primes(start, stop):
 
 def main():
     parser = interfaces.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-m", "--max", type=int, default=500_000, help="upper bound (default 500,000)")
-    parser.add_argument("--tasks", type=int, default=0, help="number of tasks (default 4 per worker)")
+    parser.add_argument(
+        "-m", "--max", type=int, default=500_000, help="upper bound (default 500,000)"
+    )
+    parser.add_argument(
+        "--tasks", type=int, default=0, help="number of tasks (default 4 per worker)"
+    )
     options, _ = interfaces.parse_options(parser)
     interface = interfaces.get_interface(options)
     num_tasks = options.tasks or 4 * interface.num_workers
@@ -37,7 +42,7 @@ def main():
 
     start = time.time()
     with pymw.PyMW_Master(interface=interface) as master:
-        for low, high in zip(bounds, bounds[1:]):
+        for low, high in itertools.pairwise(bounds):
             master.submit_task(count_primes, input_data=(low, high), dep_funcs=(is_prime,))
         total = sum(master.get_result()[1] for _ in range(num_tasks))
     print(f"{total} primes below {options.max}")

@@ -61,15 +61,28 @@ def main():
         {"name": "2 replicas, first wins", "replicas": 2},
     ]
     print(f"{options.tasks} tasks on {options.workers} simulated workers, seed {options.seed}")
-    header = ("policy", "makespan s", "mean wall s", "median wall s", "stddev wall s",
-              "total CPU s", "real s")  # fmt: skip
+    header = (
+        "policy",
+        "makespan s",
+        "mean wall s",
+        "median wall s",
+        "stddev wall s",
+        "total CPU s",
+        "real s",
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for policy in policies:
         status = simulate(policy, options.workers, works, options.seed)
-        row = (policy["name"], f"{status['sim_time']:.1f}", f"{status['mean_wall_time']:.1f}",
-               f"{status['median_wall_time']:.1f}", f"{status['stddev_wall_time']:.1f}",
-               f"{status['total_cpu_time']:.0f}", f"{status['real_seconds']:.1f}")  # fmt: skip
+        row = (
+            policy["name"],
+            f"{status['sim_time']:.1f}",
+            f"{status['mean_wall_time']:.1f}",
+            f"{status['median_wall_time']:.1f}",
+            f"{status['stddev_wall_time']:.1f}",
+            f"{status['total_cpu_time']:.0f}",
+            f"{status['real_seconds']:.1f}",
+        )
         print("| " + " | ".join(row) + " |")
 
 

@@ -169,8 +169,16 @@ class Outcome:
 
     __slots__ = ("error_message", "error_type", "ok", "stderr", "stdout", "traceback", "value")
 
-    def __init__(self, ok, value=None, stdout="", stderr="", error_type=None,
-                 error_message=None, traceback=None):  # fmt: skip
+    def __init__(
+        self,
+        ok,
+        value=None,
+        stdout="",
+        stderr="",
+        error_type=None,
+        error_message=None,
+        traceback=None,
+    ):
         self.ok = ok
         self.value = value
         self.stdout = stdout
@@ -180,13 +188,20 @@ class Outcome:
         self.traceback = traceback
 
     def to_envelope(self) -> dict:
-        envelope = {"format": OUTPUT_FORMAT, "ok": self.ok, "stdout": self.stdout,
-                    "stderr": self.stderr}  # fmt: skip
+        envelope = {
+            "format": OUTPUT_FORMAT,
+            "ok": self.ok,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+        }
         if self.ok:
             envelope["value"] = self.value
         else:
-            envelope["error"] = {"type": self.error_type, "message": self.error_message,
-                                 "traceback": self.traceback}  # fmt: skip
+            envelope["error"] = {
+                "type": self.error_type,
+                "message": self.error_message,
+                "traceback": self.traceback,
+            }
         return envelope
 
     def __repr__(self):
@@ -281,8 +296,9 @@ def _is_unsafe_member(name: str) -> bool:
     return ".." in normalized.split("/")
 
 
-def safe_extract(archive, destination, *, max_bytes=MAX_UNZIPPED_BYTES,
-                 max_members=MAX_ARCHIVE_MEMBERS) -> list:  # fmt: skip
+def safe_extract(
+    archive, destination, *, max_bytes=MAX_UNZIPPED_BYTES, max_members=MAX_ARCHIVE_MEMBERS
+) -> list:
     """Unpack a zip into `destination`, refusing anything that could escape or explode.
 
     Refused: absolute paths, drive letters, `..` components, symlinks, more than

@@ -49,8 +49,10 @@ class DataArchives:
         entries = _entries(paths)
         if not entries:
             return None
-        key = tuple((str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns, name)
-                    for path, name in entries)  # fmt: skip
+        key = tuple(
+            (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns, name)
+            for path, name in entries
+        )
         if key not in self._made:
             digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
             target = self._directory / f"pymw_data_{digest}.zip"

@@ -46,8 +46,12 @@ class Executor(concurrent.futures.Executor):
             from .interfaces.generic import GenericInterface
 
             interface = GenericInterface()
-        self._master = Master(interface, scheduler_func=scheduler_func, max_retries=max_retries,
-                              show_progress=show_progress)  # fmt: skip
+        self._master = Master(
+            interface,
+            scheduler_func=scheduler_func,
+            max_retries=max_retries,
+            show_progress=show_progress,
+        )
         self._submitter = Submitter(self._master, signing_key)
         self._modules, self._dep_funcs = tuple(modules), tuple(dep_funcs)
         self._data_files = tuple(data_files)
@@ -62,8 +66,15 @@ class Executor(concurrent.futures.Executor):
                 "PyMW tasks take positional arguments only; pass them in order "
                 f"(got keywords {', '.join(sorted(kwargs))})"
             )
-        task = self._submitter.submit(fn, args, self._modules, self._dep_funcs, self._data_files,
-                                      with_future=True, collect=False)  # fmt: skip
+        task = self._submitter.submit(
+            fn,
+            args,
+            self._modules,
+            self._dep_funcs,
+            self._data_files,
+            with_future=True,
+            collect=False,
+        )
         assert task.future is not None
         return task.future
 

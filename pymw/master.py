@@ -182,8 +182,9 @@ class Master:
 
     def _ensure_dispatcher(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._dispatch_forever, name="pymw-dispatcher",
-                                            daemon=True)  # fmt: skip
+            self._thread = threading.Thread(
+                target=self._dispatch_forever, name="pymw-dispatcher", daemon=True
+            )
             self._thread.start()
 
     # ---------------------------------------------------------------- dispatcher
@@ -240,8 +241,15 @@ class Master:
 
     def _job_for(self, task: PyMW_Task) -> Job:
         assert task.program is not None
-        return Job(task.task_id, task.name, task.program, task.input_bytes, task.data_zip,
-                   task.attempts, keep_files=not self.delete_files)  # fmt: skip
+        return Job(
+            task.task_id,
+            task.name,
+            task.program,
+            task.input_bytes,
+            task.data_zip,
+            task.attempts,
+            keep_files=not self.delete_files,
+        )
 
     def _handle(self, completions: Iterable[Completion]) -> None:
         done = []

@@ -26,8 +26,14 @@ class ProgressBar:
             if self._bar is None and self._total >= MIN_TASKS_FOR_BAR:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=self._total, unit="task", desc="pymw", leave=False,
-                                 file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+                self._bar = tqdm(
+                    total=self._total,
+                    unit="task",
+                    desc="pymw",
+                    leave=False,
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
             elif self._bar is not None:
                 self._bar.total = self._total
                 self._bar.refresh()

@@ -54,8 +54,13 @@ class PyMW_Master:
             from .interfaces.generic import GenericInterface
 
             interface = GenericInterface()
-        self._master = Master(interface, scheduler_func=scheduler_func, max_retries=max_retries,
-                              delete_files=delete_files, show_progress=show_progress)  # fmt: skip
+        self._master = Master(
+            interface,
+            scheduler_func=scheduler_func,
+            max_retries=max_retries,
+            delete_files=delete_files,
+            show_progress=show_progress,
+        )
         self._submitter = Submitter(self._master, signing_key)
         self._submitted: set[int] = set()
 
@@ -78,8 +83,9 @@ class PyMW_Master:
         `data_files` are unpacked in its working directory. A script path instead of a
         function is run as `<script> <input> <output>` through the worker contract.
         """
-        task = self._submitter.submit(executable, input_data, modules, dep_funcs, data_files,
-                                      input_from_file)  # fmt: skip
+        task = self._submitter.submit(
+            executable, input_data, modules, dep_funcs, data_files, input_from_file
+        )
         self._submitted.add(task.task_id)
         return task
 
@@ -175,8 +181,9 @@ class PyMW_MapReduce:
         name = f"{exec_map.__name__}_{exec_reduce.__name__}_MR"
         main_task = core.submit(None, name=name)
         self._master._submitted.add(main_task.task_id)
-        run = _MapReduceRun(self._master, core, main_task, exec_reduce, modules, dep_funcs,
-                            red_worker, num_worker)  # fmt: skip
+        run = _MapReduceRun(
+            self._master, core, main_task, exec_reduce, modules, dep_funcs, red_worker, num_worker
+        )
         for chunk in chunks:
             run.watch_map(self._submit(exec_map, (chunk,), modules, dep_funcs))
         return main_task
@@ -188,8 +195,9 @@ class PyMW_MapReduce:
 class _MapReduceRun:
     """Drives one MapReduce from task callbacks: no thread waits for it."""
 
-    def __init__(self, facade, core, main_task, exec_reduce, modules, dep_funcs,
-                 red_worker, num_maps) -> None:  # fmt: skip
+    def __init__(
+        self, facade, core, main_task, exec_reduce, modules, dep_funcs, red_worker, num_maps
+    ) -> None:
         self.facade, self.core, self.main_task = facade, core, main_task
         self.exec_reduce, self.modules, self.dep_funcs = exec_reduce, modules, dep_funcs
         self.red_worker = red_worker
@@ -214,8 +222,9 @@ class _MapReduceRun:
                 self._reduce([chunk])
 
     def _reduce(self, args: list) -> None:
-        task = self.facade._submitter.submit(self.exec_reduce, tuple(args), self.modules,
-                                             self.dep_funcs, collect=False)  # fmt: skip
+        task = self.facade._submitter.submit(
+            self.exec_reduce, tuple(args), self.modules, self.dep_funcs, collect=False
+        )
         self.core.add_done_callback(task, self.reduce_done)
 
     def reduce_done(self, task: PyMW_Task) -> None:

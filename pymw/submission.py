@@ -55,8 +55,9 @@ class Submitter:
         program = self.program(executable, tuple(modules), tuple(dep_funcs))
         data_zip = self._data_archive(tuple(data_files))
         input_bytes = self._input_bytes(input_data, input_from_file, data_zip)
-        return self.master.submit(program, input_bytes, data_zip=data_zip,
-                                  with_future=with_future, collect=collect)  # fmt: skip
+        return self.master.submit(
+            program, input_bytes, data_zip=data_zip, with_future=with_future, collect=collect
+        )
 
     def program(self, executable, modules: tuple, dep_funcs: tuple) -> Program:
         key = (executable, modules, dep_funcs)

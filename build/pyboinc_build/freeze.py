@@ -43,8 +43,9 @@ _BOOTSTRAP_PROBE = (
 
 
 def bootstrap_modules() -> set[str]:
-    result = subprocess.run([sys.executable, "-c", _BOOTSTRAP_PROBE], capture_output=True,
-                            text=True, cwd=REPO_ROOT)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _BOOTSTRAP_PROBE], capture_output=True, text=True, cwd=REPO_ROOT
+    )
     if result.returncode != 0:
         raise BuildStepError(f"cannot list the worker's bootstrap modules: {result.stderr}")
     return set(result.stdout.split())
@@ -53,8 +54,11 @@ def bootstrap_modules() -> set[str]:
 def zip_only_modules(supplied_by_zip, bootstrap: set[str]) -> list[str]:
     """The modules of `supplied_by_zip` the executable may leave out: those the worker does
     not import before the stdlib zip is on sys.path (nor any of their submodules)."""
-    return [name for name in supplied_by_zip
-            if not any(m == name or m.startswith(name + ".") for m in bootstrap)]  # fmt: skip
+    return [
+        name
+        for name in supplied_by_zip
+        if not any(m == name or m.startswith(name + ".") for m in bootstrap)
+    ]
 
 
 def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Path:
@@ -63,9 +67,19 @@ def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Pat
     config_path = work_dir / f"{config.name}{'.onedir' if config.onedir else ''}.json"
     config_path.write_text(json.dumps(dataclasses.asdict(config), indent=1))
     log_path = config_path.with_suffix(".log")
-    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(dist_dir), "--workpath", str(work_dir / "pyinstaller"),
-               str(SPEC)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist_dir),
+        "--workpath",
+        str(work_dir / "pyinstaller"),
+        str(SPEC),
+    ]
     # A fixed hash seed makes PyInstaller's module ordering, hence its archives, reproducible.
     env = {**os.environ, "PYBOINC_FREEZE_CONFIG": str(config_path), "PYTHONHASHSEED": "0"}
     with open(log_path, "w") as log:

@@ -40,8 +40,11 @@ def build(opts: options.BuildOptions) -> Path:
             progress.note(str(compile_binding()))
 
         with progress.step(f"build the stdlib zip {zip_name}"):
-            report = stdlib_zip.build(staging / zip_name, excluded_packages=data.excluded_packages,
-                                      compression=opts.zip_compression)  # fmt: skip
+            report = stdlib_zip.build(
+                staging / zip_name,
+                excluded_packages=data.excluded_packages,
+                compression=opts.zip_compression,
+            )
             progress.note(f"{report.modules} modules, {report.size / 1e6:.2f} MB")
             built_files.append(
                 manifest.BuiltFile(
@@ -52,8 +55,9 @@ def build(opts: options.BuildOptions) -> Path:
         trusted_key_module = None
         if opts.trusted_key is not None:
             with progress.step("embed the trusted key: the worker will refuse unsigned scripts"):
-                trusted_key_module = signing.write_trusted_key_module(opts.trusted_key,
-                                                                      opts.work_dir)  # fmt: skip
+                trusted_key_module = signing.write_trusted_key_module(
+                    opts.trusted_key, opts.work_dir
+                )
                 progress.note(f"{opts.trusted_key.hex()[:16]}... in {trusted_key_module}")
 
         extensions = module.extension_modules(data)
@@ -67,8 +71,9 @@ def build(opts: options.BuildOptions) -> Path:
             strip=opts.os != "windows",
             trusted_key_module=str(trusted_key_module) if trusted_key_module else None,
         )
-        with progress.step(f"freeze {exe_name} (PyInstaller onefile, {len(extensions)} C "
-                           "extensions)"):  # fmt: skip
+        with progress.step(
+            f"freeze {exe_name} (PyInstaller onefile, {len(extensions)} C extensions)"
+        ):
             exe = freeze.run_pyinstaller(config, staging / "onefile", opts.work_dir)
             progress.note(f"{exe.stat().st_size / 1e6:.2f} MB")
 
@@ -83,14 +88,20 @@ def build(opts: options.BuildOptions) -> Path:
 
         if opts.onedir:
             with progress.step("freeze the onedir variant (local runs)"):
-                onedir_config = freeze.FreezeConfig(**{**config.__dict__, "onedir": True,
-                                                       "remove_rpaths": False})  # fmt: skip
-                launcher = freeze.run_pyinstaller(onedir_config, staging / "onedir",
-                                                  opts.work_dir)  # fmt: skip
+                onedir_config = freeze.FreezeConfig(
+                    **{**config.__dict__, "onedir": True, "remove_rpaths": False}
+                )
+                launcher = freeze.run_pyinstaller(onedir_config, staging / "onedir", opts.work_dir)
                 onedir_name = f"{exe_name}.onedir"
-                built_files.append(manifest.BuiltFile(
-                    launcher, f"{onedir_name}/{exe_name}", "executable-onedir",
-                    opts.app_version, "--app-version"))  # fmt: skip
+                built_files.append(
+                    manifest.BuiltFile(
+                        launcher,
+                        f"{onedir_name}/{exe_name}",
+                        "executable-onedir",
+                        opts.app_version,
+                        "--app-version",
+                    )
+                )
 
         with progress.step("check that published files keep their bytes"):
             manifest.check_immutable(out_dir, built_files)

@@ -44,8 +44,18 @@ def check_immutable(out_dir: Path, built_files: list[BuiltFile]) -> None:
             )
 
 
-def make_manifest(*, os_name, platform, legacy_platforms, app_version, stdlib_version,
-                  python, portable, signing_public_key, files) -> dict:  # fmt: skip
+def make_manifest(
+    *,
+    os_name,
+    platform,
+    legacy_platforms,
+    app_version,
+    stdlib_version,
+    python,
+    portable,
+    signing_public_key,
+    files,
+) -> dict:
     return {
         "format": FORMAT,
         "os": os_name,

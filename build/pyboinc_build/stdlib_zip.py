@@ -59,8 +59,14 @@ def compile_unchecked(source: bytes, display_name: str, optimize: int = 0) -> by
     return bytes(bootstrap_external._code_to_hash_pyc(code, source_hash, checked=False))
 
 
-def build(out_path: Path, *, excluded_packages, compression: str = "deflated",
-          optimize: int = 0, source_root: Path | None = None) -> ZipReport:  # fmt: skip
+def build(
+    out_path: Path,
+    *,
+    excluded_packages,
+    compression: str = "deflated",
+    optimize: int = 0,
+    source_root: Path | None = None,
+) -> ZipReport:
     source_root = source_root or stdlib_dir()
     compress_type = COMPRESSION[compression]
     skipped, modules = [], 0

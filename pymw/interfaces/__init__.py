@@ -46,13 +46,19 @@ class Engine:
 
 ENGINES: dict[str, Engine] = {
     "generic": Engine("pymw.interfaces.generic", "GenericInterface"),
-    "mpi": Engine("pymw.interfaces.mpi", "MPIInterface",
-                  "pip install 'pymw[mpi]' mpich  (mpi4py and an MPI library)"),
-    "condor": Engine("pymw.interfaces.condor", "CondorInterface",
-                     "pip install 'pymw[condor]'  (the htcondor bindings)"),
+    "mpi": Engine(
+        "pymw.interfaces.mpi",
+        "MPIInterface",
+        "pip install 'pymw[mpi]' mpich  (mpi4py and an MPI library)",
+    ),
+    "condor": Engine(
+        "pymw.interfaces.condor",
+        "CondorInterface",
+        "pip install 'pymw[condor]'  (the htcondor bindings)",
+    ),
     "grid_simulator": Engine("pymw.interfaces.grid_simulator", "GridSimulatorInterface"),
     "boinc": Engine("pymw.interfaces.boinc", "BOINCInterface", "pip install 'pymw[boinc]'"),
-}  # fmt: skip
+}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -73,30 +79,100 @@ def _positive_int(text: str) -> int:
 
 
 _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("-i", "--interface"), {"dest": "interface", "default": "generic",
-                             "help": f"engine to run tasks on: {', '.join(ENGINES)}"}),
-    (("-n", "--num_workers"), {"dest": "num_workers", "default": os.cpu_count() or 1,
-                               "help": "number of workers (default: number of cores)"}),
-    (("-p", "--project_home"), {"dest": "project_home", "default": None,
-                                "help": "BOINC project directory (boinc interface)"}),
-    (("-c", "--app_path"), {"dest": "app_path", "default": None,
-                            "help": "custom worker app directory, e.g. dist/pyboinc"}),
-    (("-a", "--app_args"), {"dest": "app_args", "default": "",
-                            "help": "custom worker app arguments, e.g. 1.00_python311.zip"}),
-    (("--fresh_process",), {"dest": "fresh_process", "action": "store_true", "default": False,
-                            "help": "generic interface: a new process per task, as BOINC runs it"}),
-    (("--url",), {"dest": "url", "default": None,
-                  "help": "BOINC project URL: submit remotely (boinc interface, no -p)"}),
-    (("--auth",), {"dest": "auth", "default": None, "metavar": "KEY",
-                   "help": "account authenticator for --url (prefer --auth-file)"}),
-    (("--auth-file",), {"dest": "auth_file", "default": None, "metavar": "PATH",
-                        "help": "file (mode 600) holding the authenticator for --url"}),
-    (("--sign-key",), {"dest": "sign_key", "default": None, "metavar": "PATH",
-                       "help": "sign task scripts with this Ed25519 private key "
-                               "(docs/signing.md)"}),
-    (("-v", "--verbose"), {"dest": "verbose", "action": "count", "default": 0,
-                           "help": "log what PyMW does (-vv for debug detail)"}),
-]  # fmt: skip
+    (
+        ("-i", "--interface"),
+        {
+            "dest": "interface",
+            "default": "generic",
+            "help": f"engine to run tasks on: {', '.join(ENGINES)}",
+        },
+    ),
+    (
+        ("-n", "--num_workers"),
+        {
+            "dest": "num_workers",
+            "default": os.cpu_count() or 1,
+            "help": "number of workers (default: number of cores)",
+        },
+    ),
+    (
+        ("-p", "--project_home"),
+        {
+            "dest": "project_home",
+            "default": None,
+            "help": "BOINC project directory (boinc interface)",
+        },
+    ),
+    (
+        ("-c", "--app_path"),
+        {
+            "dest": "app_path",
+            "default": None,
+            "help": "custom worker app directory, e.g. dist/pyboinc",
+        },
+    ),
+    (
+        ("-a", "--app_args"),
+        {
+            "dest": "app_args",
+            "default": "",
+            "help": "custom worker app arguments, e.g. 1.00_python311.zip",
+        },
+    ),
+    (
+        ("--fresh_process",),
+        {
+            "dest": "fresh_process",
+            "action": "store_true",
+            "default": False,
+            "help": "generic interface: a new process per task, as BOINC runs it",
+        },
+    ),
+    (
+        ("--url",),
+        {
+            "dest": "url",
+            "default": None,
+            "help": "BOINC project URL: submit remotely (boinc interface, no -p)",
+        },
+    ),
+    (
+        ("--auth",),
+        {
+            "dest": "auth",
+            "default": None,
+            "metavar": "KEY",
+            "help": "account authenticator for --url (prefer --auth-file)",
+        },
+    ),
+    (
+        ("--auth-file",),
+        {
+            "dest": "auth_file",
+            "default": None,
+            "metavar": "PATH",
+            "help": "file (mode 600) holding the authenticator for --url",
+        },
+    ),
+    (
+        ("--sign-key",),
+        {
+            "dest": "sign_key",
+            "default": None,
+            "metavar": "PATH",
+            "help": "sign task scripts with this Ed25519 private key (docs/signing.md)",
+        },
+    ),
+    (
+        ("-v", "--verbose"),
+        {
+            "dest": "verbose",
+            "action": "count",
+            "default": 0,
+            "help": "log what PyMW does (-vv for debug detail)",
+        },
+    ),
+]
 
 
 def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:

@@ -72,8 +72,9 @@ class _Submitted:
     task_dir: Path
 
 
-def submit_description(app: WorkerApp | None, python: str, log_path: Path,
-                       requirements: str | None = None) -> htcondor2.Submit:  # fmt: skip
+def submit_description(
+    app: WorkerApp | None, python: str, log_path: Path, requirements: str | None = None
+) -> htcondor2.Submit:
     """The vanilla-universe description shared by a batch; each job's folder is an item."""
     files = ["$(task_dir)/" + SCRIPT_NAME, "$(task_dir)/" + INPUT_NAME]
     if app is None:
@@ -83,24 +84,27 @@ def submit_description(app: WorkerApp | None, python: str, log_path: Path,
     else:
         worker = {"executable": str(app.executable), "transfer_executable": "true"}
         files.append(str(app.stdlib_zip))
-        arguments = contract.worker_command([], SCRIPT_NAME, INPUT_NAME, OUTPUT_NAME,
-                                            app.stdlib_zip.name)  # fmt: skip
+        arguments = contract.worker_command(
+            [], SCRIPT_NAME, INPUT_NAME, OUTPUT_NAME, app.stdlib_zip.name
+        )
         default_requirements = _app_requirements(app)
-    return htcondor2.Submit({
-        "universe": "vanilla",
-        **worker,
-        "arguments": " ".join(shlex.quote(arg) for arg in arguments),
-        "initialdir": "$(task_dir)",
-        "should_transfer_files": "YES",
-        "when_to_transfer_output": "ON_EXIT",
-        "transfer_input_files": ",".join(files) + "$(data_zip)",
-        "transfer_output_files": OUTPUT_NAME,
-        "output": "stdout.txt",
-        "error": STDERR_NAME,
-        "log": str(log_path),
-        "requirements": requirements or default_requirements,
-        "+PyMWTask": "\"$(task_name)\"",
-    })  # fmt: skip
+    return htcondor2.Submit(
+        {
+            "universe": "vanilla",
+            **worker,
+            "arguments": " ".join(shlex.quote(arg) for arg in arguments),
+            "initialdir": "$(task_dir)",
+            "should_transfer_files": "YES",
+            "when_to_transfer_output": "ON_EXIT",
+            "transfer_input_files": ",".join(files) + "$(data_zip)",
+            "transfer_output_files": OUTPUT_NAME,
+            "output": "stdout.txt",
+            "error": STDERR_NAME,
+            "log": str(log_path),
+            "requirements": requirements or default_requirements,
+            "+PyMWTask": '"$(task_name)"',
+        }
+    )
 
 
 def _app_requirements(app: WorkerApp) -> str:
@@ -125,11 +129,15 @@ def completion_for(event: Any, job: Job, task_dir: Path) -> Completion | None:
         return Completion(job.task_id, output, exit_status=status, detail=detail)
     if kind == htcondor2.JobEventType.JOB_HELD:
         code = f"code {event.get('HoldReasonCode')}/{event.get('HoldReasonSubCode')}"
-        return Completion(job.task_id, None, detail=f"HTCondor held the job: "
-                          f"{event.get('HoldReason', 'no reason given')} ({code})")  # fmt: skip
+        return Completion(
+            job.task_id,
+            None,
+            detail=f"HTCondor held the job: {event.get('HoldReason', 'no reason given')} ({code})",
+        )
     if kind == htcondor2.JobEventType.JOB_EVICTED:
-        return Completion(job.task_id, None, lost=True,
-                          detail="HTCondor evicted the job from its machine")  # fmt: skip
+        return Completion(
+            job.task_id, None, lost=True, detail="HTCondor evicted the job from its machine"
+        )
     if kind == htcondor2.JobEventType.JOB_ABORTED:
         reason = event.get("Reason", "no reason given")
         return Completion(job.task_id, None, detail=f"HTCondor removed the job: {reason}")
@@ -186,9 +194,11 @@ class CondorInterface:
     def from_options(cls, options: Any) -> CondorInterface:
         """`-n` jobs in flight; `-c DIR -a ZIP` runs them with the frozen worker app."""
         app_args = getattr(options, "app_args", "") or ""
-        return cls(num_workers=getattr(options, "num_workers", None) or 16,
-                   custom_app_dir=getattr(options, "app_path", None),
-                   custom_args=shlex.split(app_args))  # fmt: skip
+        return cls(
+            num_workers=getattr(options, "num_workers", None) or 16,
+            custom_app_dir=getattr(options, "app_path", None),
+            custom_args=shlex.split(app_args),
+        )
 
     # ------------------------------------------------------------- the protocol
 
@@ -229,8 +239,12 @@ class CondorInterface:
         self._woken.set()
 
     def get_status(self) -> dict[str, Any]:
-        return {"name": "condor", "jobs_in_flight": len(self._jobs), "log": str(self.log_path),
-                "worker_app": str(self.app.executable) if self.app else None}  # fmt: skip
+        return {
+            "name": "condor",
+            "jobs_in_flight": len(self._jobs),
+            "log": str(self.log_path),
+            "worker_app": str(self.app.executable) if self.app else None,
+        }
 
     def cleanup(self) -> None:
         if self._jobs:
@@ -258,9 +272,14 @@ class CondorInterface:
 
     def itemdata(self, batch: list[_Submitted]) -> list[dict[str, str]]:
         """One item per job: its folder, its name and its data archive, if any."""
-        return [{"task_dir": str(item.task_dir), "task_name": item.job.task_name,
-                 "data_zip": f",{item.job.data_zip}" if item.job.data_zip else ""}
-                for item in batch]  # fmt: skip
+        return [
+            {
+                "task_dir": str(item.task_dir),
+                "task_name": item.job.task_name,
+                "data_zip": f",{item.job.data_zip}" if item.job.data_zip else "",
+            }
+            for item in batch
+        ]
 
     def _submit_batch(self) -> None:
         if not self._batch:

@@ -140,8 +140,11 @@ class GenericInterface:
         return [worker for *_, worker in sorted(slots, key=lambda slot: slot[:2])]
 
     def execute(self, job: Job, worker: LocalWorker) -> None:
-        header: dict[str, Any] = {"task": job.task_id, "program": job.program.digest,
-                                  "function": job.program.function_name}  # fmt: skip
+        header: dict[str, Any] = {
+            "task": job.task_id,
+            "program": job.program.digest,
+            "function": job.program.function_name,
+        }
         if job.data_zip is not None:
             header["data_zip"] = str(job.data_zip)
         fresh = self.fresh_process or job.program.function_name is None
@@ -226,8 +229,11 @@ class GenericInterface:
         if self.fresh_process:
             return 1
         mean = self._mean_task_seconds
-        return SHORT_TASK_PREFETCH if mean is not None and mean < SHORT_TASK_SECONDS else (
-            PERSISTENT_PREFETCH)  # fmt: skip
+        return (
+            SHORT_TASK_PREFETCH
+            if mean is not None and mean < SHORT_TASK_SECONDS
+            else (PERSISTENT_PREFETCH)
+        )
 
     def _flush(self) -> None:
         """Send the jobs `execute` queued, one write per worker per dispatch round."""
@@ -256,8 +262,9 @@ class GenericInterface:
             **_own_process_group(),
         )
         worker = LocalWorker(index, process)
-        threading.Thread(target=self._read_replies, args=(worker,), daemon=True,
-                         name=f"pymw-{worker.name}").start()  # fmt: skip
+        threading.Thread(
+            target=self._read_replies, args=(worker,), daemon=True, name=f"pymw-{worker.name}"
+        ).start()
         return worker
 
     def _read_replies(self, worker: LocalWorker) -> None:
@@ -271,13 +278,18 @@ class GenericInterface:
         reply.worker.in_flight.remove(header["task"])
         seconds = header.get("seconds", 0.0)
         mean = self._mean_task_seconds
-        self._mean_task_seconds = seconds if mean is None else (
-            mean + DURATION_SMOOTHING * (seconds - mean))  # fmt: skip
+        self._mean_task_seconds = (
+            seconds if mean is None else (mean + DURATION_SMOOTHING * (seconds - mean))
+        )
         has_output = header.get("has_output", True)
         lost = not has_output
-        return Completion(header["task"], reply.payload if has_output else None,
-                          exit_status=header.get("exit"), lost=lost,
-                          detail=header.get("detail", ""))  # fmt: skip
+        return Completion(
+            header["task"],
+            reply.payload if has_output else None,
+            exit_status=header.get("exit"),
+            lost=lost,
+            detail=header.get("detail", ""),
+        )
 
     def _replace(self, worker: LocalWorker) -> list[Completion]:
         worker.alive = False

@@ -63,12 +63,19 @@ class SimWorker:
 
     __slots__ = ("_fractions", "_index", "_lengths", "_start", "cycle", "name", "speed")
 
-    def __init__(self, name: str, speed: float, availability: Availability = ALWAYS_AVAILABLE,
-                 *, cycle: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        speed: float,
+        availability: Availability = ALWAYS_AVAILABLE,
+        *,
+        cycle: bool = False,
+    ) -> None:
         if speed <= 0:
             raise UserError(f"worker {name}: speed must be positive, got {speed}")
-        if not availability or any(length <= 0 or not 0 <= fraction <= 1
-                                   for length, fraction in availability):  # fmt: skip
+        if not availability or any(
+            length <= 0 or not 0 <= fraction <= 1 for length, fraction in availability
+        ):
             raise UserError(
                 f"worker {name}: availability must be (length > 0, fraction 0..1) intervals"
             )
@@ -163,17 +170,26 @@ def fastest_worker_first(tasks: list, workers: list) -> tuple[Any, Any]:
     return tasks[0], max(workers, key=lambda worker: worker.speed)
 
 
-def generate_workers(num_workers: int, speed_func: Callable[[int], float],
-                     avail_func: Callable[[int], Availability], *,
-                     cycle: bool = False) -> list[SimWorker]:  # fmt: skip
+def generate_workers(
+    num_workers: int,
+    speed_func: Callable[[int], float],
+    avail_func: Callable[[int], Availability],
+    *,
+    cycle: bool = False,
+) -> list[SimWorker]:
     """Workers W0..Wn-1 with `speed_func(i)` and availability `avail_func(i)`."""
-    return [SimWorker(f"W{index}", speed_func(index), avail_func(index), cycle=cycle)
-            for index in range(num_workers)]  # fmt: skip
+    return [
+        SimWorker(f"W{index}", speed_func(index), avail_func(index), cycle=cycle)
+        for index in range(num_workers)
+    ]
 
 
-def read_fta_workers(path: str | Path, *, num_workers: int | None = None,
-                     speed_func: Callable[[int], float] = lambda _index: 1.0,
-                     ) -> list[SimWorker]:  # fmt: skip
+def read_fta_workers(
+    path: str | Path,
+    *,
+    num_workers: int | None = None,
+    speed_func: Callable[[int], float] = lambda _index: 1.0,
+) -> list[SimWorker]:
     """Workers whose availability replays a Failure Trace Archive `event_trace.tab`.
 
     Rows are tab-separated with a header naming at least node_id, event_start_time and
@@ -228,8 +244,12 @@ def read_fta_workers(path: str | Path, *, num_workers: int | None = None,
 def _stats(values: list[float]) -> dict[str, float]:
     if not values:
         return {"total": 0.0, "mean": 0.0, "median": 0.0, "stddev": 0.0}
-    return {"total": math.fsum(values), "mean": statistics.fmean(values),
-            "median": statistics.median(values), "stddev": statistics.pstdev(values)}  # fmt: skip
+    return {
+        "total": math.fsum(values),
+        "mean": statistics.fmean(values),
+        "median": statistics.median(values),
+        "stddev": statistics.pstdev(values),
+    }
 
 
 # ------------------------------------------------------------------ the event core
@@ -441,11 +461,14 @@ class GridSimulatorInterface:
 
     def get_status(self) -> dict[str, Any]:
         wall, cpu = _stats(self._wall_times), _stats(self._cpu_times)
-        status: dict[str, Any] = {"name": "grid_simulator", "sim_time": self.time,
-                                  "num_workers": len(self._workers),
-                                  "workers_left_grid": self.core.workers_left,
-                                  "num_executed_tasks": len(self._wall_times),
-                                  "replicas": self.replicas}  # fmt: skip
+        status: dict[str, Any] = {
+            "name": "grid_simulator",
+            "sim_time": self.time,
+            "num_workers": len(self._workers),
+            "workers_left_grid": self.core.workers_left,
+            "num_executed_tasks": len(self._wall_times),
+            "replicas": self.replicas,
+        }
         status.update({f"{key}_wall_time": value for key, value in wall.items()})
         status.update({f"{key}_cpu_time": value for key, value in cpu.items()})
         return status
@@ -461,16 +484,18 @@ class GridSimulatorInterface:
         if program.function_name is None:
             raise UserError("the grid simulator runs task functions, not scripts")
         try:
-            function = self._runner.function_for(program.digest, program.function_name,
-                                                 program.code)  # fmt: skip
+            function = self._runner.function_for(
+                program.digest, program.function_name, program.code
+            )
             args, _ = contract.decode_input(job.input_bytes)
         except Exception as error:  # a broken task is that task's error, as on real workers
             outcome = contract.call_task(_raise, (error,))
         else:
             outcome = contract.call_task(function, (worker, *args))
         value = outcome.value if outcome.ok else 0.0
-        if outcome.ok and (isinstance(value, bool) or not isinstance(value, (int, float))
-                           or value < 0):  # fmt: skip
+        if outcome.ok and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
             problem = TypeError(f"a simulated task returns its CPU-seconds (>= 0), got {value!r}")
             outcome, value = contract.call_task(_raise, (problem,)), 0.0
         return float(value), contract.encode(outcome.to_envelope())
@@ -482,8 +507,14 @@ class GridSimulatorInterface:
                 self.core.cancel(number, worker)  # the first copy won; stop the others
         self._wall_times.append(self.time - run.start)
         self._cpu_times.append(run.cpu_seconds)
-        return [Completion(task_id, run.output, exit_status=0,
-                           extra={"worker": run.worker.name, "sim_time": self.time})]  # fmt: skip
+        return [
+            Completion(
+                task_id,
+                run.output,
+                exit_status=0,
+                extra={"worker": run.worker.name, "sim_time": self.time},
+            )
+        ]
 
 
 def _raise(error: BaseException) -> None:

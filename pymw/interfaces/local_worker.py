@@ -81,11 +81,13 @@ class JobRunner:
         data_zip = header.get("data_zip")
         if data_zip:
             _link_or_copy(data_zip, os.path.join(task_dir, os.path.basename(data_zip)))
-        command = contract.worker_command(header["worker"], script, "input", "output",
-                                          header.get("stdlib_zip"))  # fmt: skip
+        command = contract.worker_command(
+            header["worker"], script, "input", "output", header.get("stdlib_zip")
+        )
         with open(os.path.join(task_dir, "stderr.txt"), "wb") as stderr:
-            self.child = subprocess.Popen(command, cwd=task_dir, stdin=subprocess.DEVNULL,
-                                          stdout=stderr, stderr=stderr)  # fmt: skip
+            self.child = subprocess.Popen(
+                command, cwd=task_dir, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+            )
             status = self.child.wait()
             self.child = None
         output_path = os.path.join(task_dir, "output")

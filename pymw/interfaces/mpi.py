@@ -204,8 +204,9 @@ class _HubLink:
         self.ranks = list(range(num_workers))
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         started: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._read, args=(started,), daemon=True,
-                         name="pymw-mpi-hub").start()  # fmt: skip
+        threading.Thread(
+            target=self._read, args=(started,), daemon=True, name="pymw-mpi-hub"
+        ).start()
         try:
             ready = started.get(timeout=HUB_START_TIMEOUT)
         except queue.Empty:
@@ -369,8 +370,11 @@ class MPIInterface:
     def execute(self, job: Job, worker: MPIRank) -> None:
         program = job.program
         fresh = program.function_name is None  # a user script: run as its own process
-        header: dict[str, Any] = {"task": job.task_id, "program": program.digest,
-                                  "function": program.function_name}  # fmt: skip
+        header: dict[str, Any] = {
+            "task": job.task_id,
+            "program": program.digest,
+            "function": program.function_name,
+        }
         if fresh:
             header.update(fresh=True, keep=job.keep_files)
         if program.digest not in worker.known_programs:
@@ -404,8 +408,12 @@ class MPIInterface:
             link.wakeup()
 
     def get_status(self) -> dict[str, Any]:
-        return {"name": "mpi", "mode": self._mode, "ranks": len(self._ranks),
-                "restarts": self._restarts}  # fmt: skip
+        return {
+            "name": "mpi",
+            "mode": self._mode,
+            "ranks": len(self._ranks),
+            "restarts": self._restarts,
+        }
 
     def cleanup(self) -> None:
         if self._closed:
@@ -431,9 +439,13 @@ class MPIInterface:
         rank = self._ranks[self._link.ranks.index(result.rank)]
         rank.in_flight.remove(header["task"])
         has_output = header.get("has_output", True)
-        return Completion(header["task"], payload if has_output else None,
-                          exit_status=header.get("exit"), lost=not has_output,
-                          detail=header.get("detail", ""))  # fmt: skip
+        return Completion(
+            header["task"],
+            payload if has_output else None,
+            exit_status=header.get("exit"),
+            lost=not has_output,
+            detail=header.get("detail", ""),
+        )
 
     def _job_ended(self, detail: str) -> list[Completion]:
         """Every job on every rank is lost; the running ones count as an attempt."""
@@ -474,8 +486,9 @@ def hub_main(num_workers: int) -> int:
     from mpi4py import MPI
 
     try:
-        comm = MPI.COMM_SELF.Spawn(sys.executable, ["-m", "pymw.interfaces.mpi_worker"],
-                                   maxprocs=num_workers)  # fmt: skip
+        comm = MPI.COMM_SELF.Spawn(
+            sys.executable, ["-m", "pymw.interfaces.mpi_worker"], maxprocs=num_workers
+        )
     except MPI.Exception as error:
         print(f"MPI_Comm_spawn failed: {error.Get_error_string()}", file=sys.stderr)
         return 1

@@ -29,13 +29,29 @@ def test_manifest_has_the_agreed_shape(tmp_path):
     exe = built(tmp_path, "pymw_1.03_x86_64-pc-linux-gnu", b"exe")
     entry = manifest.file_entry(exe, exe.path, "x86_64-pc-linux-gnu")
     document = manifest.make_manifest(
-        os_name="linux", platform="x86_64-pc-linux-gnu", legacy_platforms=("i686-pc-linux-gnu",),
-        app_version="1.03", stdlib_version="1.00", python="3.11", portable=True,
-        signing_public_key=None, files=[entry])  # fmt: skip
+        os_name="linux",
+        platform="x86_64-pc-linux-gnu",
+        legacy_platforms=("i686-pc-linux-gnu",),
+        app_version="1.03",
+        stdlib_version="1.00",
+        python="3.11",
+        portable=True,
+        signing_public_key=None,
+        files=[entry],
+    )
     written = json.loads(manifest.write(tmp_path, document).read_text())
-    assert list(written) == ["format", "os", "platform", "legacy_platforms", "app_version",
-                             "stdlib_version", "python", "portable", "signing_public_key",
-                             "files"]  # fmt: skip
+    assert list(written) == [
+        "format",
+        "os",
+        "platform",
+        "legacy_platforms",
+        "app_version",
+        "stdlib_version",
+        "python",
+        "portable",
+        "signing_public_key",
+        "files",
+    ]
     assert written["format"] == "pymw-worker-manifest/1"
     assert list(written["files"][0]) == ["file", "role", "version", "platform", "size", "sha256"]
     assert written["files"][0]["size"] == 3

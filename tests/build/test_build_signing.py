@@ -39,8 +39,11 @@ def test_no_key_means_a_worker_that_checks_nothing():
     [("private", "is a private key"), ("rsa", "not an Ed25519"), ("junk", "not an Ed25519")],
 )
 def test_wrong_key_files_are_one_line_errors(tmp_path, kind, message):
-    paths = {"private": write_key_pair(tmp_path)[0], "rsa": tmp_path / "rsa.pub",
-             "junk": tmp_path / "junk"}  # fmt: skip
+    paths = {
+        "private": write_key_pair(tmp_path)[0],
+        "rsa": tmp_path / "rsa.pub",
+        "junk": tmp_path / "junk",
+    }
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
     paths["rsa"].write_bytes(
         rsa_key.public_bytes(

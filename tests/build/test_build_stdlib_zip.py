@@ -20,11 +20,13 @@ def make_source_tree(root):
 
 def test_two_builds_give_the_same_bytes(tmp_path):
     make_source_tree(tmp_path / "lib")
-    first = stdlib_zip.build(tmp_path / "a.zip", excluded_packages=["tkinter"],
-                             source_root=tmp_path / "lib")  # fmt: skip
+    first = stdlib_zip.build(
+        tmp_path / "a.zip", excluded_packages=["tkinter"], source_root=tmp_path / "lib"
+    )
     (tmp_path / "lib" / "plain.py").touch()  # a new mtime must not change the zip
-    second = stdlib_zip.build(tmp_path / "b.zip", excluded_packages=["tkinter"],
-                              source_root=tmp_path / "lib")  # fmt: skip
+    second = stdlib_zip.build(
+        tmp_path / "b.zip", excluded_packages=["tkinter"], source_root=tmp_path / "lib"
+    )
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
     assert first.modules == second.modules == 2
     assert first.skipped == ("broken.py",)
@@ -34,8 +36,12 @@ def test_only_pycs_of_wanted_modules_stored_or_deflated(tmp_path):
     make_source_tree(tmp_path / "lib")
     for compression, kind in (("deflated", zipfile.ZIP_DEFLATED), ("stored", zipfile.ZIP_STORED)):
         path = tmp_path / f"{compression}.zip"
-        stdlib_zip.build(path, excluded_packages=["tkinter"], compression=compression,
-                         source_root=tmp_path / "lib")  # fmt: skip
+        stdlib_zip.build(
+            path,
+            excluded_packages=["tkinter"],
+            compression=compression,
+            source_root=tmp_path / "lib",
+        )
         with zipfile.ZipFile(path) as archive:
             assert archive.namelist() == ["json/__init__.pyc", "plain.pyc"]
             assert {i.compress_type for i in archive.infolist()} == {kind}
@@ -56,9 +62,13 @@ def test_zip_name_carries_the_version_and_python():
 
 
 def test_the_real_stdlib_selection_leaves_out_tests_and_tk():
-    names = {p.as_posix() for p in stdlib_zip.iter_sources(
-        stdlib_zip.stdlib_dir(), ["test", "idlelib", "tkinter", "ensurepip", "lib2to3",
-                                  "turtledemo"])}  # fmt: skip
+    names = {
+        p.as_posix()
+        for p in stdlib_zip.iter_sources(
+            stdlib_zip.stdlib_dir(),
+            ["test", "idlelib", "tkinter", "ensurepip", "lib2to3", "turtledemo"],
+        )
+    }
     assert "json/__init__.py" in names and "email/mime/text.py" in names
     assert not any(n.startswith(("test/", "idlelib/", "tkinter/", "lib2to3/")) for n in names)
     assert not any("/test/" in n or "/tests/" in n for n in names)

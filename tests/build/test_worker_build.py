@@ -48,14 +48,9 @@ INPUT = "portable workers need nothing on the host\n"
 
 
 @pytest.fixture(scope="session")
-def worker_dir(tmp_path_factory):
-    if not sys.platform.startswith("linux"):
-        pytest.skip("builds the Linux worker")
-    out = tmp_path_factory.mktemp("dist")
-    work = tmp_path_factory.mktemp("work")
-    code = main.main(["--out", str(out), "--work-dir", str(work), "--onedir"])
-    assert code == 0
-    return out / "linux"
+def worker_dir(pyboinc_dist):
+    """The session's portable + onedir build (tests/conftest.py), shared with BOINC tests."""
+    return pyboinc_dist / "linux"
 
 
 def make_slot(slot: Path, worker_dir: Path, script: str = TASK) -> Path:
@@ -80,8 +75,13 @@ def expected_output(tmp_path) -> dict:
     (slot / "in").write_text(INPUT)
     (slot / "empty.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-m", "pyboinc", "task.py", "empty.zip", "in", "out"],
-                            cwd=slot, env=env, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "pyboinc", "task.py", "empty.zip", "in", "out"],
+        cwd=slot,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, (slot / "stderr.txt").read_text()
     return json.loads((slot / "out").read_text())
 
@@ -155,8 +155,17 @@ def signing_worker(tmp_path_factory):
     private_path, public_path = write_key_pair(keys)
     out = tmp_path_factory.mktemp("signing-dist")
     work = tmp_path_factory.mktemp("signing-work")
-    code = main.main(["--out", str(out), "--work-dir", str(work), "--no-portable",
-                      "--signing-public-key", str(public_path)])  # fmt: skip
+    code = main.main(
+        [
+            "--out",
+            str(out),
+            "--work-dir",
+            str(work),
+            "--no-portable",
+            "--signing-public-key",
+            str(public_path),
+        ]
+    )
     assert code == 0
     return out / "linux", load_signing_key(private_path)
 
@@ -216,8 +225,10 @@ def run_in_chroot(root: Path, slot_in_root: str) -> subprocess.CompletedProcess:
             [f"{slot_in_root.rstrip('/')}/{EXE}", "task.py", ZIP, "in", "out"],
             preexec_fn=enter_root,
             env={"TMPDIR": slot_in_root, "PATH": "/usr/bin:/bin"},
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         subprocess.run(["umount", str(proc)], check=True)
 
@@ -233,8 +244,18 @@ def test_runs_in_an_empty_root(worker_dir, tmp_path):
     assert result.returncode == 0, diagnostics(root, result)
     assert json.loads((root / "out").read_text()) == expected_output(tmp_path)
     assert sorted(p.name for p in root.iterdir()) == sorted(
-        [EXE, ZIP, "task.py", "in", "out", "proc", "stderr.txt", "boinc_finish_called",
-         "boinc_lockfile"])  # fmt: skip
+        [
+            EXE,
+            ZIP,
+            "task.py",
+            "in",
+            "out",
+            "proc",
+            "stderr.txt",
+            "boinc_finish_called",
+            "boinc_lockfile",
+        ]
+    )
 
 
 def debian_mirror() -> str:
@@ -257,8 +278,11 @@ def bullseye_root():
         partial = BULLSEYE_ROOT.with_name(BULLSEYE_ROOT.name + ".tmp")
         shutil.rmtree(partial, ignore_errors=True)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(["debootstrap", "--variant=minbase", "bullseye", str(partial),
-                                 debian_mirror()], capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", "bullseye", str(partial), debian_mirror()],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             pytest.skip(f"debootstrap failed: {result.stderr[-300:]}")
         shutil.rmtree(BULLSEYE_ROOT, ignore_errors=True)

@@ -15,8 +15,14 @@ INIT_DATA = REPO_ROOT / "tests" / "data" / "boinc_reference" / "init_data.xml"
 def run_python(code: str, cwd: Path, *args, timeout: float = 30) -> subprocess.CompletedProcess:
     """Run Python code in a fresh process (boinc_init redirects fd 2; finish exits)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def copy_init_data(slot: Path) -> None:

@@ -13,9 +13,25 @@ from pyboinc import contract
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, 0, -(10**40), 1.5, float("inf"), "text", b"\x00\x01", [1, [2]], (1, (2,)),
-     {"a": 1}, {1: "int key", (1, 2): "tuple key"}, {1, 2}, frozenset({"x"}), 3 - 4j, ()],
-)  # fmt: skip
+    [
+        None,
+        True,
+        0,
+        -(10**40),
+        1.5,
+        float("inf"),
+        "text",
+        b"\x00\x01",
+        [1, [2]],
+        (1, (2,)),
+        {"a": 1},
+        {1: "int key", (1, 2): "tuple key"},
+        {1, 2},
+        frozenset({"x"}),
+        3 - 4j,
+        (),
+    ],
+)
 def test_codec_round_trips_plain_data(value):
     assert contract.decode(contract.encode(value)) == value
     assert type(contract.decode(contract.encode(value))) is type(value)
@@ -51,8 +67,12 @@ def test_encode_names_the_type_that_cannot_travel():
 def test_output_envelope_round_trip_and_malformed_records():
     ok = contract.Outcome(True, {"x": (1, 2)}, "out", "err")
     decoded = contract.decode_output(contract.encode(ok.to_envelope()))
-    assert (decoded.ok, decoded.value, decoded.stdout, decoded.stderr) == (True, {"x": (1, 2)},
-                                                                           "out", "err")
+    assert (decoded.ok, decoded.value, decoded.stdout, decoded.stderr) == (
+        True,
+        {"x": (1, 2)},
+        "out",
+        "err",
+    )
     with pytest.raises(contract.ContractError, match="not a PyMW task output"):
         contract.decode_output(contract.encode({"format": "other"}))
     bad_error = {"format": contract.OUTPUT_FORMAT, "ok": False, "error": {"type": 1}}
@@ -80,7 +100,11 @@ def test_worker_command_follows_the_argument_order():
     assert frozen == ["./pymw_1.03_x", "t.py", "1.00_python311.zip", "in", "out"]
     parsed = contract.parse_worker_args(frozen[1:], with_stdlib_zip=True)
     assert (parsed.script, parsed.stdlib_zip, parsed.input, parsed.output) == (
-        "t.py", "1.00_python311.zip", "in", "out")  # fmt: skip
+        "t.py",
+        "1.00_python311.zip",
+        "in",
+        "out",
+    )
     with pytest.raises(contract.ContractError, match="expected <script> <input> <output>"):
         contract.parse_worker_args(["t.py"], with_stdlib_zip=False)
 
@@ -144,8 +168,13 @@ def test_generated_script_runs_without_pymw_installed(tmp_path):
     (tmp_path / "task.py").write_text(program_from_function(t.square).script)
     (tmp_path / "in").write_bytes(contract.encode_input((12,)))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-I", "-S", "task.py", "in", "out"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "task.py", "in", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == contract.EXIT_OK, run.stderr
     assert contract.decode_output((tmp_path / "out").read_bytes()).value == 144
 
@@ -157,8 +186,9 @@ def test_failing_script_writes_error_output_and_exits_non_zero(tmp_path):
 
     (tmp_path / "task.py").write_text(program_from_function(t.divide).script)
     (tmp_path / "in").write_bytes(contract.encode_input((1, 0)))
-    run = subprocess.run([sys.executable, "task.py", "in", "out"], cwd=tmp_path,
-                         capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "task.py", "in", "out"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert run.returncode == contract.EXIT_TASK_FAILED
     assert "ZeroDivisionError" in run.stderr
     outcome = contract.decode_output((tmp_path / "out").read_bytes())
@@ -174,8 +204,9 @@ def test_in_a_boinc_slot_a_task_error_is_uploaded_as_output(tmp_path):
     (tmp_path / contract.BOINC_INIT_DATA).write_text("<app_init_data/>")
     (tmp_path / "task.py").write_text(program_from_function(t.divide).script)
     (tmp_path / "in").write_bytes(contract.encode_input((1, 0)))
-    run = subprocess.run([sys.executable, "task.py", "in", "out"], cwd=tmp_path,
-                         capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "task.py", "in", "out"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert run.returncode == contract.EXIT_OK
     assert "ZeroDivisionError" in run.stderr
     assert contract.decode_output((tmp_path / "out").read_bytes()).error_type == "ZeroDivisionError"

@@ -109,8 +109,9 @@ def trusting_pyboinc(tmp_path, key):
     """A copy of the pyboinc package holding a generated `_trusted_key`, as a signing
     worker's bundle does (the build writes it; it never goes into the source tree)."""
     site = tmp_path / "site"
-    shutil.copytree(REPO_ROOT / "pyboinc", site / "pyboinc",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        REPO_ROOT / "pyboinc", site / "pyboinc", ignore=shutil.ignore_patterns("__pycache__")
+    )
     source = verify.trusted_key_module_source(raw_public_key(key))
     (site / "pyboinc" / "_trusted_key.py").write_text(source)
     return site
@@ -121,8 +122,12 @@ def run_worker(slot, pythonpath, script_text: str):
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     return subprocess.run(
         [sys.executable, "-m", "pyboinc", "task.py", "stdlib.zip", "in", "out"],
-        cwd=slot, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=slot,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture

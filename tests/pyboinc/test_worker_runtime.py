@@ -23,8 +23,14 @@ with open(target, "w") as handle:
 
 def run_worker(slot, *names, timeout=60):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "pyboinc", *names], cwd=slot, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pyboinc", *names],
+        cwd=slot,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -52,8 +58,11 @@ def test_runs_the_script_with_resolved_arguments(slot):
 def test_soft_link_files_point_elsewhere(slot):
     project = slot / "projects" / "example"
     project.mkdir(parents=True)
-    for physical, logical in (("task_v1.py", "task.py"), ("stdlib_v1.zip", "stdlib.zip"),
-                              ("wu_in", "in")):  # fmt: skip
+    for physical, logical in (
+        ("task_v1.py", "task.py"),
+        ("stdlib_v1.zip", "stdlib.zip"),
+        ("wu_in", "in"),
+    ):
         (slot / logical).rename(project / physical)
         (slot / logical).write_text(f"<soft_link>projects/example/{physical}</soft_link>\n")
     (slot / "out").write_text("<soft_link>projects/example/result_out</soft_link>\n")

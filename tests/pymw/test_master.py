@@ -144,8 +144,9 @@ def test_zip_slip_archive_sent_with_a_task_is_refused(tmp_path):
     slot.mkdir()
     (slot / "task.py").write_text(program_from_function(t.read_data_file).script)
     (slot / "in").write_bytes(contract.encode_input(("x",), "../evil.zip"))
-    run = subprocess.run([sys.executable, "task.py", "in", "out"], cwd=slot,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "task.py", "in", "out"], cwd=slot, capture_output=True, text=True
+    )
     assert run.returncode == contract.EXIT_BAD_INPUT
     assert "escapes its folder" in run.stderr
     assert not (tmp_path / "escaped.txt").exists()
@@ -156,8 +157,9 @@ def test_map_reduce_splits_maps_and_reduces():
     with pymw.PyMW_Master(interface, show_progress=False) as master:
         mapreduce = pymw.PyMW_MapReduce(master)
         lines = [f"{'w ' * n}".strip() for n in range(1, 11)]
-        task = mapreduce.submit_task_mapreduce(t.count_words, t.total, num_worker=3,
-                                               input_data=lines, red_worker=2)
+        task = mapreduce.submit_task_mapreduce(
+            t.count_words, t.total, num_worker=3, input_data=lines, red_worker=2
+        )
         finished, result = master.get_result(task)
     assert finished is task
     assert sum(result) == sum(range(1, 11))

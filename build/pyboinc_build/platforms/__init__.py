@@ -25,8 +25,9 @@ class PlatformModule(Protocol):
     def remove_rpaths(self, portable: bool) -> bool:
         """Whether collected libraries must lose their RPATH (staticx refuses them)."""
 
-    def make_portable(self, exe: Path, out: Path, data: PlatformData,
-                      progress: StepProgress) -> Path:  # fmt: skip
+    def make_portable(
+        self, exe: Path, out: Path, data: PlatformData, progress: StepProgress
+    ) -> Path:
         """Make `exe` run on older hosts of this OS; return the resulting file."""
 
 

@@ -18,8 +18,9 @@ def check_host(data: PlatformData) -> None:
 
 
 def extension_modules(data: PlatformData) -> list[str]:
-    return extension_names(Path(sysconfig.get_config_var("DESTSHARED")), (".so",),
-                           data.excluded_extensions)  # fmt: skip
+    return extension_names(
+        Path(sysconfig.get_config_var("DESTSHARED")), (".so",), data.excluded_extensions
+    )
 
 
 def remove_rpaths(portable: bool) -> bool:
@@ -36,8 +37,14 @@ def make_portable(exe: Path, out: Path, data: PlatformData, progress: StepProgre
             raise BuildStepError(f"staticx needs {tool!r} on PATH (apt install patchelf binutils)")
     # --strip: strip the bundled libc and loader too. Default xz compression: the smallest
     # download, at some CPU per start (see docs/pyboinc.md for the figures).
-    command = [sys.executable, "-m", "pyboinc_build.reproducible_staticx", "--strip", str(exe),
-               str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pyboinc_build.reproducible_staticx",
+        "--strip",
+        str(exe),
+        str(out),
+    ]
     build_dir = Path(__file__).resolve().parents[2]
     result = subprocess.run(command, capture_output=True, text=True, cwd=build_dir)
     if result.returncode != 0:

@@ -16,8 +16,9 @@ def check_host(data: PlatformData) -> None:
 
 
 def extension_modules(data: PlatformData) -> list[str]:
-    return extension_names(Path(sysconfig.get_config_var("DESTSHARED")), (".so",),
-                           data.excluded_extensions)  # fmt: skip
+    return extension_names(
+        Path(sysconfig.get_config_var("DESTSHARED")), (".so",), data.excluded_extensions
+    )
 
 
 def remove_rpaths(portable: bool) -> bool:

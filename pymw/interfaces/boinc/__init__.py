@@ -75,16 +75,21 @@ class Checkpoint:
         if path.exists():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
-                return cls(path, int(data["batch"]), set(data["created"]),
-                           set(data.get("intended", [])))  # fmt: skip
+                return cls(
+                    path, int(data["batch"]), set(data["created"]), set(data.get("intended", []))
+                )
             except (ValueError, KeyError, TypeError) as error:
-                raise UserError(f"{path} is damaged ({error}); remove it to start a new "
-                                "batch") from None  # fmt: skip
+                raise UserError(
+                    f"{path} is damaged ({error}); remove it to start a new batch"
+                ) from None
         return cls(path, int(time.time()))
 
     def save(self) -> None:
-        data = {"batch": self.batch, "created": sorted(self.created),
-                "intended": sorted(self.intended)}  # fmt: skip
+        data = {
+            "batch": self.batch,
+            "created": sorted(self.created),
+            "intended": sorted(self.intended),
+        }
         write_if_changed(self.path, json.dumps(data, indent=1))
 
 
@@ -110,7 +115,9 @@ class BOINCInterface:
         args = shlex.split(custom_args) if isinstance(custom_args, str) else list(custom_args)
         if custom_app_dir is not None:
             if not args:
-                raise UserError("the PyBOINC worker needs its stdlib zip: add -a 1.00_python311.zip")
+                raise UserError(
+                    "the PyBOINC worker needs its stdlib zip: add -a 1.00_python311.zip"
+                )
             versions = frozen_worker_versions(custom_app_dir, args[0])
             self.stdlib_zip: str | None = args[0]
         else:
@@ -139,17 +146,28 @@ class BOINCInterface:
 
             return BOINCRemoteInterface.from_options(options)
         app_args = getattr(options, "app_args", "") or ""
-        return cls(getattr(options, "project_home", None), getattr(options, "app_path", None),
-                   app_args, num_workers=getattr(options, "num_workers", 1) or 1)  # fmt: skip
+        return cls(
+            getattr(options, "project_home", None),
+            getattr(options, "app_path", None),
+            app_args,
+            num_workers=getattr(options, "num_workers", 1) or 1,
+        )
 
-    def set_boinc_args(self, target_nresults: int = 2, min_quorum: int = 1,
-                       max_nbytes: int = 65536, **more: Any) -> None:  # fmt: skip
+    def set_boinc_args(
+        self, target_nresults: int = 2, min_quorum: int = 1, max_nbytes: int = 65536, **more: Any
+    ) -> None:
         """Replication, quorum and output size of the workunits created from now on."""
         if min_quorum < 1 or target_nresults < min_quorum or max_nbytes < 1:
-            raise UserError("set_boinc_args needs 1 <= min_quorum <= target_nresults and "
-                            "max_nbytes >= 1")  # fmt: skip
-        self.boinc_args = replace(self.boinc_args, target_nresults=target_nresults,
-                                  min_quorum=min_quorum, max_nbytes=max_nbytes, **more)  # fmt: skip
+            raise UserError(
+                "set_boinc_args needs 1 <= min_quorum <= target_nresults and max_nbytes >= 1"
+            )
+        self.boinc_args = replace(
+            self.boinc_args,
+            target_nresults=target_nresults,
+            min_quorum=min_quorum,
+            max_nbytes=max_nbytes,
+            **more,
+        )
         self._factory = None
 
     # ------------------------------------------------------------------- setup
@@ -196,8 +214,9 @@ class BOINCInterface:
         self._pending[wu_name] = _Pending(job.task_id, job.keep_files)
         if wu_name in self.checkpoint.created:
             return  # made by an earlier run of this master: only its result is awaited
-        line = factory.line_for(wu_name, job.program.script, job.program.digest,
-                                job.input_bytes, job.data_zip)  # fmt: skip
+        line = factory.line_for(
+            wu_name, job.program.script, job.program.digest, job.input_bytes, job.data_zip
+        )
         self._buffer.append((wu_name, line))
 
     def wait(self, timeout: float | None) -> list[Completion]:
@@ -239,8 +258,11 @@ class BOINCInterface:
         BOINC's file_deleter removes download/upload files once a workunit is assimilated.
         """
         if self._pending or self._buffer:
-            logger.info("leaving %d unfinished workunits in batch %d for a rerun",
-                        len(self._pending) + len(self._buffer), self.checkpoint.batch)  # fmt: skip
+            logger.info(
+                "leaving %d unfinished workunits in batch %d for a rerun",
+                len(self._pending) + len(self._buffer),
+                self.checkpoint.batch,
+            )
             return
         self.checkpoint.path.unlink(missing_ok=True)
         registry = self.project.root / assimilator.BATCH_REGISTRY_DIR
@@ -250,8 +272,9 @@ class BOINCInterface:
 
     def _workunit_factory(self) -> WorkunitFactory:
         if self._factory is None:
-            self._factory = WorkunitFactory(self.project, self.checkpoint.batch,
-                                            self.boinc_args, self.stdlib_zip)  # fmt: skip
+            self._factory = WorkunitFactory(
+                self.project, self.checkpoint.batch, self.boinc_args, self.stdlib_zip
+            )
         return self._factory
 
     def _create_buffered_work(self) -> None:
@@ -263,9 +286,13 @@ class BOINCInterface:
         self.checkpoint.save()
         batch_args = ("--appname", APP_NAME, "--batch", str(self.checkpoint.batch))
         if fresh:
-            self.project.run_tool("create_work", *batch_args, "--stdin",
-                                  stdin="".join(line + "\n" for _, line in fresh))  # fmt: skip
-        for name, line in retry:
+            self.project.run_tool(
+                "create_work",
+                *batch_args,
+                "--stdin",
+                stdin="".join(line + "\n" for _, line in fresh),
+            )
+        for _name, line in retry:
             try:
                 self.project.run_tool("create_work", *batch_args, *shlex.split(line))
             except BoincToolError as error:
@@ -285,8 +312,10 @@ class BOINCInterface:
         for entry in os.scandir(self.task_dir):
             stem, suffix = os.path.splitext(entry.name)
             pending = self._pending.get(stem)
-            if pending is None or suffix not in (assimilator.OUTPUT_SUFFIX,
-                                                 assimilator.ERROR_SUFFIX):  # fmt: skip
+            if pending is None or suffix not in (
+                assimilator.OUTPUT_SUFFIX,
+                assimilator.ERROR_SUFFIX,
+            ):
                 continue
             del self._pending[stem]
             completions.append(self._completion(stem, Path(entry.path), pending))
@@ -299,8 +328,12 @@ class BOINCInterface:
         if path.suffix == assimilator.OUTPUT_SUFFIX:
             self._counts["done"] += 1
             if data is None:
-                return Completion(pending.task_id, None, detail=f"workunit {wu_name}: output "
-                                  f"over max_nbytes {self.boinc_args.max_nbytes}")  # fmt: skip
+                return Completion(
+                    pending.task_id,
+                    None,
+                    detail=f"workunit {wu_name}: output "
+                    f"over max_nbytes {self.boinc_args.max_nbytes}",
+                )
             return Completion(pending.task_id, data)
         self._counts["error"] += 1
         return Completion(pending.task_id, None, detail=_describe_error(wu_name, data))
@@ -319,5 +352,7 @@ def _describe_error(wu_name: str, record: bytes | None) -> str:
     except (ValueError, AttributeError):
         mask = 0
     reasons = [text for bit, text in WU_ERROR_BITS.items() if mask & bit] or ["unknown"]
-    return (f"BOINC workunit {wu_name} failed (error mask {mask}: {', '.join(reasons)}); "
-            "the client's stderr is in the project's result records")  # fmt: skip
+    return (
+        f"BOINC workunit {wu_name} failed (error mask {mask}: {', '.join(reasons)}); "
+        "the client's stderr is in the project's result records"
+    )

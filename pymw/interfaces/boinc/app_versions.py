@@ -15,13 +15,13 @@ from pathlib import Path
 
 from ...errors import UserError
 from ...worker_app import MANIFEST_NAME, load_manifest
-from .project import xml_text
 from .constants import (
     APP_NAME,
     DEFAULT_WORKER_PLATFORMS,
     DEFAULT_WORKER_VERSION,
     FROZEN_WORKER_API_VERSION,
 )
+from .project import xml_text
 
 # The default worker runs the contract's script with the host's Python. It writes
 # boinc_finish_called itself (a script app must, or the client restarts it), and drops a
@@ -41,8 +41,10 @@ set status=%ERRORLEVEL%
 echo %status%> boinc_finish_called
 exit /b %status%
 """
-_WRAPPERS = {"posix": ("pymw_python.sh", _POSIX_WRAPPER), "windows": ("pymw_python.cmd",
-                                                                      _WINDOWS_WRAPPER)}  # fmt: skip
+_WRAPPERS = {
+    "posix": ("pymw_python.sh", _POSIX_WRAPPER),
+    "windows": ("pymw_python.cmd", _WINDOWS_WRAPPER),
+}
 
 
 @dataclass(frozen=True)
@@ -89,34 +91,47 @@ def frozen_worker_versions(app_dir: str | Path, stdlib_zip: str) -> list[AppVers
     """One version per platform name (legacy names included) of every OS built in app_dir."""
     root = Path(app_dir)
     if not root.is_dir():
-        raise UserError(f"custom worker directory {root} does not exist; build it with "
-                        "`nox -s build-workers`")  # fmt: skip
+        raise UserError(
+            f"custom worker directory {root} does not exist; build it with `nox -s build-workers`"
+        )
     versions = []
     for os_dir in sorted(path for path in root.iterdir() if (path / MANIFEST_NAME).is_file()):
         manifest = load_manifest(os_dir)
         by_role = {entry["role"]: entry for entry in manifest.get("files", [])}
         executable, zip_entry = by_role.get("executable"), by_role.get("stdlib")
         if executable is None or not (os_dir / executable["file"]).is_file():
-            raise UserError(f"{os_dir} has no worker executable for {manifest.get('platform')}; "
-                            "rebuild it with `nox -s build-workers`")  # fmt: skip
+            raise UserError(
+                f"{os_dir} has no worker executable for {manifest.get('platform')}; "
+                "rebuild it with `nox -s build-workers`"
+            )
         if zip_entry is None or zip_entry["file"] != stdlib_zip:
             found = zip_entry["file"] if zip_entry else "none"
-            raise UserError(f"{os_dir} has no stdlib zip {stdlib_zip!r} (found: {found}); "
-                            "pass the right one with -a")  # fmt: skip
+            raise UserError(
+                f"{os_dir} has no stdlib zip {stdlib_zip!r} (found: {found}); "
+                "pass the right one with -a"
+            )
         for platform in [manifest["platform"], *manifest.get("legacy_platforms", [])]:
             # Physical names are global in download/: the zip differs per platform.
             zip_physical = f"{Path(stdlib_zip).stem}_{platform}.zip"
             files = (
-                VersionFile(os_dir / executable["file"], executable["file"].replace(
-                    manifest["platform"], platform), main_program=True),  # fmt: skip
+                VersionFile(
+                    os_dir / executable["file"],
+                    executable["file"].replace(manifest["platform"], platform),
+                    main_program=True,
+                ),
                 VersionFile(os_dir / stdlib_zip, zip_physical, logical_name=stdlib_zip),
             )
-            versions.append(AppVersion(manifest["app_version"], platform, files,
-                                       FROZEN_WORKER_API_VERSION, stdlib_zip))  # fmt: skip
+            versions.append(
+                AppVersion(
+                    manifest["app_version"], platform, files, FROZEN_WORKER_API_VERSION, stdlib_zip
+                )
+            )
     if not versions:
         found = ", ".join(sorted(p.name for p in root.iterdir())) or "nothing"
-        raise UserError(f"no worker builds (manifest.json) in {root}; found: {found}. "
-                        "Build with `nox -s build-workers`")  # fmt: skip
+        raise UserError(
+            f"no worker builds (manifest.json) in {root}; found: {found}. "
+            "Build with `nox -s build-workers`"
+        )
     return versions
 
 
@@ -139,8 +154,9 @@ def install(versions: list[AppVersion], project_root: Path) -> list[AppVersion]:
         wanted = {item.physical_name: item.data() for item in version.files}
         wanted["version.xml"] = version.version_xml().encode()
         if directory.exists():
-            present = {path.name: path.read_bytes() for path in directory.iterdir()
-                       if path.name in wanted}  # fmt: skip
+            present = {
+                path.name: path.read_bytes() for path in directory.iterdir() if path.name in wanted
+            }
             if present != wanted:
                 raise UserError(
                     f"{directory} already holds other files; BOINC files are immutable, so "

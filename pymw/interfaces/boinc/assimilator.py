@@ -13,7 +13,8 @@ the master never sees half a file). A batch whose master runs on this machine na
 task directory in `<project>/pymw_batches/<batch name>`: outputs go there as
 `<wu_name>.out`, failures as `<wu_name>.error` records. Other batches were submitted
 remotely: their outputs go where sample_assimilator puts them,
-`results/<batch>/<wu_name>__file_out` (and `<wu_name>_error`), which get_output3.php serves. A non-zero exit stops the daemon, so it exits non-zero only when a delivery could
+`results/<batch>/<wu_name>__file_out` (and `<wu_name>_error`), which get_output3.php
+serves. A non-zero exit stops the daemon, so it exits non-zero only when a delivery could
 not be made (and must be retried); outputs of unknown workunits are left alone.
 Standard library only: it runs with the server's python3.
 """
@@ -66,7 +67,9 @@ def destination(batch: str, wu_name: str, error: bool) -> str:
         return os.path.join(task_dir, wu_name + (ERROR_SUFFIX if error else OUTPUT_SUFFIX))
     results = os.path.join(project_dir(), RESULTS_DIR, batch)
     os.makedirs(results, exist_ok=True)
-    return os.path.join(results, f"{wu_name}_error" if error else f"{wu_name}__file_{OUTPUT_OPEN_NAME}")
+    return os.path.join(
+        results, f"{wu_name}_error" if error else f"{wu_name}__file_{OUTPUT_OPEN_NAME}"
+    )
 
 
 def deliver_outputs(wu_id: str, paths: list[str]) -> int:

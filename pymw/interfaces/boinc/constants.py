@@ -1,5 +1,7 @@
 """Names and defaults of PyMW's BOINC deployment, in one place."""
 
+from . import assimilator
+
 APP_NAME = "pymw"
 APP_FRIENDLY_NAME = "PyMW worker"
 # Installed into the project's bin/ and named bare in config.xml: BOINC's
@@ -10,7 +12,8 @@ CHECKPOINT_FILE = "checkpoint.json"
 # Logical (open) names in the slot: the worker contract's files.
 SCRIPT_OPEN_NAME = "pymw_task.py"
 INPUT_OPEN_NAME = "in"
-from .assimilator import OUTPUT_OPEN_NAME  # noqa: E402 - the standalone script owns it
+# The output's open name is fixed by the standalone assimilator script, which must know it.
+OUTPUT_OPEN_NAME = assimilator.OUTPUT_OPEN_NAME
 
 # PyMW's historical set_boinc_args defaults.
 DEFAULT_TARGET_NRESULTS = 2

@@ -77,7 +77,9 @@ class BoincProject:
     @classmethod
     def open(cls, project_home: str | Path | None) -> BoincProject:
         if not project_home:
-            raise UserError("the boinc interface needs the project directory: add -p <project_home>")
+            raise UserError(
+                "the boinc interface needs the project directory: add -p <project_home>"
+            )
         root = Path(project_home).expanduser().resolve()
         config_path = root / "config.xml"
         if not root.is_dir():
@@ -102,7 +104,7 @@ class BoincProject:
             host=(config.findtext("host") or "").strip() or socket.gethostname().split(".")[0],
             download_dir=path_of("download_dir", "download"),
             upload_dir=path_of("upload_dir", "upload"),
-            fanout=int((config.findtext("uldl_dir_fanout") or DEFAULT_FANOUT)),
+            fanout=int(config.findtext("uldl_dir_fanout") or DEFAULT_FANOUT),
         )
 
     # ------------------------------------------------------------------- tools
@@ -113,12 +115,15 @@ class BoincProject:
         if not tool.exists():
             raise UserError(f"{tool} is missing; is {self.root} a complete BOINC project?")
         logger.info("running bin/%s %s", name, " ".join(args))
-        run = subprocess.run([str(tool), *args], cwd=self.root, input=stdin, text=True,
-                             capture_output=True)  # fmt: skip
+        run = subprocess.run(
+            [str(tool), *args], cwd=self.root, input=stdin, text=True, capture_output=True
+        )
         if run.returncode != 0:
             output = (run.stderr or run.stdout).strip().splitlines()
-            raise BoincToolError(f"bin/{name} failed (exit {run.returncode}): "
-                                 f"{output[-1] if output else 'no output'}")  # fmt: skip
+            raise BoincToolError(
+                f"bin/{name} failed (exit {run.returncode}): "
+                f"{output[-1] if output else 'no output'}"
+            )
         return run.stdout
 
     def download_path(self, name: str) -> Path:

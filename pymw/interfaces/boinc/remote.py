@@ -188,11 +188,16 @@ class BOINCRemoteInterface:
             raise UserError("give either -p (a project on this machine) or --url, not both")
         if getattr(options, "app_path", None):
             raise UserError("--url uses the workers the project's admin installed: drop -c")
-        authenticator = read_authenticator(getattr(options, "auth", None),
-                                           getattr(options, "auth_file", None))  # fmt: skip
+        authenticator = read_authenticator(
+            getattr(options, "auth", None), getattr(options, "auth_file", None)
+        )
         app_args = (getattr(options, "app_args", "") or "").split()
-        return cls(options.url, authenticator, app_args[0] if app_args else None,
-                   num_workers=getattr(options, "num_workers", 1) or 1)  # fmt: skip
+        return cls(
+            options.url,
+            authenticator,
+            app_args[0] if app_args else None,
+            num_workers=getattr(options, "num_workers", 1) or 1,
+        )
 
     # ------------------------------------------------------------- the protocol
 
@@ -211,8 +216,12 @@ class BOINCRemoteInterface:
         if key in self.record.submitted:  # by an earlier run of this master: await the result
             self._pending[_job_name(self.record.submitted[key], key)] = job.task_id
             return
-        command = [SCRIPT_OPEN_NAME, *([self.stdlib_zip] if self.stdlib_zip else []),
-                   INPUT_OPEN_NAME, OUTPUT_OPEN_NAME]  # fmt: skip
+        command = [
+            SCRIPT_OPEN_NAME,
+            *([self.stdlib_zip] if self.stdlib_zip else []),
+            INPUT_OPEN_NAME,
+            OUTPUT_OPEN_NAME,
+        ]
         files = [self._script_file(job), self._input_file(key, job.input_bytes)]
         self._buffer.append((key, job.task_id, " ".join(command), files))
         self._last_buffered = time.monotonic()
@@ -243,15 +252,22 @@ class BOINCRemoteInterface:
         self._wake.set()
 
     def get_status(self) -> dict[str, Any]:
-        return {"name": "boinc-remote", "url": self.url, "batches": sorted(self.record.batches),
-                "jobs": {"not_submitted": len(self._buffer), "pending": len(self._pending)}}  # fmt: skip
+        return {
+            "name": "boinc-remote",
+            "url": self.url,
+            "batches": sorted(self.record.batches),
+            "jobs": {"not_submitted": len(self._buffer), "pending": len(self._pending)},
+        }
 
     def cleanup(self) -> None:
         """Retire the batch once every result was collected; else keep it for a rerun."""
         try:
             if self._pending or self._buffer:
-                logger.info("keeping %d unfinished jobs in batches %s for a rerun",
-                            len(self._pending) + len(self._buffer), sorted(self.record.batches))
+                logger.info(
+                    "keeping %d unfinished jobs in batches %s for a rerun",
+                    len(self._pending) + len(self._buffer),
+                    sorted(self.record.batches),
+                )
                 return
             unused = {self._open_batch} if self._open_batch is not None else set()
             for batch_id in sorted(self.record.batches | unused):
@@ -287,8 +303,10 @@ class BOINCRemoteInterface:
         try:
             batch_id = self._open_batch or self.client.create_batch(APP_NAME, _batch_name())
             self._open_batch = None
-            jobs = [JobSpec(_job_name(batch_id, key), command, files)
-                    for key, _, command, files in self._buffer]  # fmt: skip
+            jobs = [
+                JobSpec(_job_name(batch_id, key), command, files)
+                for key, _, command, files in self._buffer
+            ]
             self.client.submit_batch(BatchSpec(APP_NAME, jobs, batch_id=batch_id))
         except BoincRpcError as error:
             raise _user_error(error) from None
@@ -309,8 +327,11 @@ class BOINCRemoteInterface:
                     continue
                 if status.state == BatchState.ABORTED and job.status not in ("done", "error"):
                     del self._pending[job.name]
-                    completions.append(Completion(task_id, None, detail=f"batch {batch_id} "
-                                                  "was aborted on the server"))  # fmt: skip
+                    completions.append(
+                        Completion(
+                            task_id, None, detail=f"batch {batch_id} was aborted on the server"
+                        )
+                    )
                 elif job.status in ("done", "error"):
                     completion = self._completion(task_id, job)
                     if completion is not None:
@@ -324,14 +345,14 @@ class BOINCRemoteInterface:
             reasons = "; ".join(job.errors) or f"exit status {job.exit_status}"
             return Completion(task_id, None, detail=f"BOINC job {job.name} failed: {reasons}")
         try:
-            output = self.client.get_output(job.canonical_instance_id, 0,
-                                            max_bytes=self.max_nbytes)  # fmt: skip
+            output = self.client.get_output(job.canonical_instance_id, 0, max_bytes=self.max_nbytes)
         except OutputUnavailableError as error:
             tries = self._output_tries[job.name] = self._output_tries.get(job.name, 0) + 1
             if tries < MAX_OUTPUT_TRIES:
                 return None  # done on the server but not assimilated yet: ask again later
             return Completion(task_id, None, detail=f"job {job.name}: {error}")
         except OutputTooLargeError:
-            return Completion(task_id, None, detail=f"job {job.name}: output over max_nbytes "
-                                                   f"{self.max_nbytes}")  # fmt: skip
+            return Completion(
+                task_id, None, detail=f"job {job.name}: output over max_nbytes {self.max_nbytes}"
+            )
         return Completion(task_id, output)

@@ -71,8 +71,15 @@ def input_template(open_names: list[str], args: BoincArgs) -> str:
         ET.SubElement(ref, "file_number").text = str(number)
         ET.SubElement(ref, "open_name").text = open_name
         ET.SubElement(ref, "copy_file")
-    for field_name in ("rsc_fpops_est", "rsc_fpops_bound", "rsc_memory_bound", "rsc_disk_bound",
-                       "delay_bound", "min_quorum", "target_nresults"):  # fmt: skip
+    for field_name in (
+        "rsc_fpops_est",
+        "rsc_fpops_bound",
+        "rsc_memory_bound",
+        "rsc_disk_bound",
+        "delay_bound",
+        "min_quorum",
+        "target_nresults",
+    ):
         ET.SubElement(workunit, field_name).text = f"{getattr(args, field_name):g}"
     return xml_text(root)
 
@@ -123,15 +130,18 @@ class TaskKeys:
 def default_templates() -> dict[str, str]:
     """The app's own templates (templates/pymw_in, _out): what remote submission uses."""
     args = BoincArgs()
-    return {f"templates/{APP_NAME}_in": input_template([SCRIPT_OPEN_NAME, INPUT_OPEN_NAME], args),
-            f"templates/{APP_NAME}_out": output_template(args)}  # fmt: skip
+    return {
+        f"templates/{APP_NAME}_in": input_template([SCRIPT_OPEN_NAME, INPUT_OPEN_NAME], args),
+        f"templates/{APP_NAME}_out": output_template(args),
+    }
 
 
 class WorkunitFactory:
     """Stages a batch's files and writes the create_work lines for its jobs."""
 
-    def __init__(self, project: BoincProject, batch: int, args: BoincArgs,
-                 stdlib_zip: str | None) -> None:  # fmt: skip
+    def __init__(
+        self, project: BoincProject, batch: int, args: BoincArgs, stdlib_zip: str | None
+    ) -> None:
         self.project, self.batch, self.args, self.stdlib_zip = project, batch, args, stdlib_zip
         self._staged: set[str] = set()
         self._output_template = self._template("out", output_template(args))
@@ -156,11 +166,19 @@ class WorkunitFactory:
             temporary.replace(target)
         self._staged.add(physical_name)
 
-    def line_for(self, wu_name: str, script: str, program_digest: str, input_bytes: bytes,
-                 data_zip: Path | None) -> str:  # fmt: skip
+    def line_for(
+        self,
+        wu_name: str,
+        script: str,
+        program_digest: str,
+        input_bytes: bytes,
+        data_zip: Path | None,
+    ) -> str:
         """Stage a job's files and return its `create_work --stdin` line."""
-        files = [StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME),
-                 StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME)]  # fmt: skip
+        files = [
+            StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME),
+            StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME),
+        ]
         self._stage(files[0].physical_name, script.encode("utf-8"))
         self._stage(files[1].physical_name, input_bytes)
         if data_zip is not None:
@@ -168,9 +186,21 @@ class WorkunitFactory:
             files.append(StagedFile(f"pymw_data_{zip_digest}.zip", data_zip.name))
             self._stage(files[2].physical_name, source=data_zip)
         template = self._template("in", input_template([f.open_name for f in files], self.args))
-        command = [SCRIPT_OPEN_NAME, *([self.stdlib_zip] if self.stdlib_zip else []),
-                   INPUT_OPEN_NAME, OUTPUT_OPEN_NAME]  # fmt: skip
-        words = ["--wu_name", wu_name, "--wu_template", template, "--result_template",
-                 self._output_template, "--command_line", " ".join(command),
-                 *(f.physical_name for f in files)]  # fmt: skip
+        command = [
+            SCRIPT_OPEN_NAME,
+            *([self.stdlib_zip] if self.stdlib_zip else []),
+            INPUT_OPEN_NAME,
+            OUTPUT_OPEN_NAME,
+        ]
+        words = [
+            "--wu_name",
+            wu_name,
+            "--wu_template",
+            template,
+            "--result_template",
+            self._output_template,
+            "--command_line",
+            " ".join(command),
+            *(f.physical_name for f in files),
+        ]
         return shlex.join(words)

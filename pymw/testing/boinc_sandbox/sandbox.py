@@ -138,8 +138,11 @@ class Sandbox:
             if directory.exists() and BoincClient.from_dir(directory).running:
                 continue
             # A client that stays up must keep fetching: --fetch_minimal_work gets one job.
-            started.append(self.add_client(exit_when_idle, fetch_minimal_work=exit_when_idle,
-                                           name=f"client{i}"))
+            started.append(
+                self.add_client(
+                    exit_when_idle, fetch_minimal_work=exit_when_idle, name=f"client{i}"
+                )
+            )
         return started
 
     def stop(self) -> None:

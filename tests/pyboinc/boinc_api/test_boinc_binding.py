@@ -12,8 +12,9 @@ PRELUDE = "from pyboinc import boinc_api as boinc\n"
 
 def test_finish_gives_its_status_and_writes_the_finish_file(tmp_path):
     started = time.monotonic()
-    result = run_python(PRELUDE + "boinc.init()\nprint('before', end='')\nboinc.finish(3)\n",
-                        tmp_path)  # fmt: skip
+    result = run_python(
+        PRELUDE + "boinc.init()\nprint('before', end='')\nboinc.finish(3)\n", tmp_path
+    )
     assert result.returncode == 3
     assert result.stdout == "before"  # flushed although boinc_finish skips atexit
     assert (tmp_path / "boinc_finish_called").read_text().strip() == "3"
@@ -69,8 +70,16 @@ def test_progress_status_and_times(tmp_path):
     )
     result = run_python(code, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0.25", "False", "False", "True", "True", "True", "None",
-                                     "False"]  # fmt: skip
+    assert result.stdout.split() == [
+        "0.25",
+        "False",
+        "False",
+        "True",
+        "True",
+        "True",
+        "None",
+        "False",
+    ]
 
 
 def test_boinc_error_names_the_call():

@@ -42,13 +42,22 @@ def _record(code: int, proc: int, title: str, body: list[str]) -> str:
 
 def terminated(proc: int, status: int) -> str:
     usage = "Usr 0 00:00:00, Sys 0 00:00:00"
-    return _record(5, proc, "Job terminated.", [
-        f"\t(1) Normal termination (return value {status})",
-        f"\t\t{usage}  -  Run Remote Usage", f"\t\t{usage}  -  Run Local Usage",
-        f"\t\t{usage}  -  Total Remote Usage", f"\t\t{usage}  -  Total Local Usage",
-        "\t0  -  Run Bytes Sent By Job", "\t0  -  Run Bytes Received By Job",
-        "\t0  -  Total Bytes Sent By Job", "\t0  -  Total Bytes Received By Job",
-    ])  # fmt: skip
+    return _record(
+        5,
+        proc,
+        "Job terminated.",
+        [
+            f"\t(1) Normal termination (return value {status})",
+            f"\t\t{usage}  -  Run Remote Usage",
+            f"\t\t{usage}  -  Run Local Usage",
+            f"\t\t{usage}  -  Total Remote Usage",
+            f"\t\t{usage}  -  Total Local Usage",
+            "\t0  -  Run Bytes Sent By Job",
+            "\t0  -  Run Bytes Received By Job",
+            "\t0  -  Total Bytes Sent By Job",
+            "\t0  -  Total Bytes Received By Job",
+        ],
+    )
 
 
 def held(proc: int, reason: str) -> str:
@@ -57,11 +66,18 @@ def held(proc: int, reason: str) -> str:
 
 def evicted(proc: int) -> str:
     usage = "Usr 0 00:00:00, Sys 0 00:00:00"
-    return _record(4, proc, "Job was evicted.", [
-        "\t(0) Job was not checkpointed.",
-        f"\t\t{usage}  -  Run Remote Usage", f"\t\t{usage}  -  Run Local Usage",
-        "\t0  -  Run Bytes Sent By Job", "\t0  -  Run Bytes Received By Job",
-    ])  # fmt: skip
+    return _record(
+        4,
+        proc,
+        "Job was evicted.",
+        [
+            "\t(0) Job was not checkpointed.",
+            f"\t\t{usage}  -  Run Remote Usage",
+            f"\t\t{usage}  -  Run Local Usage",
+            "\t0  -  Run Bytes Sent By Job",
+            "\t0  -  Run Bytes Received By Job",
+        ],
+    )
 
 
 class FakeResult:
@@ -99,16 +115,21 @@ class StandInSchedd:
     @staticmethod
     def _run(description, item) -> int:
         arguments = shlex.split(description["arguments"])
-        return subprocess.run([description["executable"], *arguments], cwd=item["task_dir"],
-                              capture_output=True, timeout=60).returncode  # fmt: skip
+        return subprocess.run(
+            [description["executable"], *arguments],
+            cwd=item["task_dir"],
+            capture_output=True,
+            timeout=60,
+        ).returncode
 
     def act(self, action, constraint):
         self.removed.append(constraint)
 
 
 def _interface(schedd, **options):
-    return condor.CondorInterface(num_workers=4, python=sys.executable, schedd=schedd,
-                                  poll_interval=0.05, **options)  # fmt: skip
+    return condor.CondorInterface(
+        num_workers=4, python=sys.executable, schedd=schedd, poll_interval=0.05, **options
+    )
 
 
 def test_submit_description_follows_the_worker_contract(tmp_path):
@@ -127,8 +148,12 @@ def test_submit_description_follows_the_worker_contract(tmp_path):
 
 
 def test_submit_description_for_the_frozen_worker_app(tmp_path):
-    app = WorkerApp(tmp_path / "pymw_1.03_x86_64-pc-linux-gnu", tmp_path / "1.00_python311.zip",
-                    "x86_64-pc-linux-gnu", {"os": "linux"})  # fmt: skip
+    app = WorkerApp(
+        tmp_path / "pymw_1.03_x86_64-pc-linux-gnu",
+        tmp_path / "1.00_python311.zip",
+        "x86_64-pc-linux-gnu",
+        {"os": "linux"},
+    )
     description = condor.submit_description(app, "python3", tmp_path / "jobs.log")
     (tmp_path / "app.sub").write_text(str(description))
     assert description["executable"] == str(app.executable)
@@ -178,8 +203,9 @@ def test_event_log_written_by_the_test_is_parsed(tmp_path):
 
 def test_no_schedd_is_a_one_line_user_error(tmp_path):
     script = Path(__file__).resolve().parents[3] / "examples" / "monte_pi.py"
-    finished = subprocess.run([sys.executable, str(script), "-i", "condor"], capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+    finished = subprocess.run(
+        [sys.executable, str(script), "-i", "condor"], capture_output=True, text=True, timeout=60
+    )
     if finished.returncode == 0:
         pytest.skip("a schedd answers on this machine")
     assert finished.returncode == UserError.exit_code

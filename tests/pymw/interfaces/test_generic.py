@@ -45,8 +45,12 @@ def test_ctrl_c_stops_workers_and_removes_temporary_files(tmp_path, mode):
     script = tmp_path / "master.py"
     script.write_text(MASTER_SCRIPT)
     helpers = os.path.join(os.path.dirname(__file__), "..", "..", "helpers")
-    process = subprocess.Popen([sys.executable, str(script), helpers, mode],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), helpers, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     info = json.loads(process.stdout.readline())
     assert len(info["pids"]) == 2 and os.path.isdir(info["dir"])
     process.send_signal(signal.SIGINT)

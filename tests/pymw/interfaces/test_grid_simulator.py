@@ -84,9 +84,11 @@ def test_same_seed_same_run():
         rng = random.Random(seed)
         interface = GridSimulatorInterface()
         interface.generate_workers(
-            20, lambda _i: rng.uniform(0.5, 2), lambda _i: [(rng.uniform(5, 50), 1.0), (20, 0.0)],
+            20,
+            lambda _i: rng.uniform(0.5, 2),
+            lambda _i: [(rng.uniform(5, 50), 1.0), (20, 0.0)],
             cycle=True,
-        )  # fmt: skip
+        )
         return _run(interface, [rng.expovariate(0.1) for _ in range(300)])
 
     assert run(5) == run(5)
@@ -113,8 +115,10 @@ def test_a_worker_that_leaves_mid_task_loses_it():
 
 def test_fta_trace_replays_availability(tmp_path):
     trace = tmp_path / "event_trace.tab"
-    columns = "event_id component_id node_id platform_id node_name event_type " \
-              "event_start_time event_stop_time event_end_reason"  # fmt: skip
+    columns = (
+        "event_id component_id node_id platform_id node_name event_type "
+        "event_start_time event_stop_time event_end_reason"
+    )
     rows = [
         "1 0 n1 0 host1 1 100 110 0",
         "2 0 n1 0 host1 0 110 130 0",

@@ -58,8 +58,15 @@ def _environment() -> dict[str, str]:
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=ROOT, env=_environment(), capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT, start_new_session=True)  # fmt: skip
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        start_new_session=True,
+    )
 
 
 def _pi(output: str) -> float:
@@ -122,8 +129,14 @@ def test_rank_worker_unpacks_the_archive_sent_with_the_job(tmp_path, monkeypatch
     monkeypatch.chdir(work_dir)
     program = program_from_function(read_data)
     zip_bytes = archive.read_bytes()
-    header = {"task": 1, "program": program.digest, "function": "read_data",
-              "code": program.code, "zip": "data.zip", "zip_size": len(zip_bytes)}  # fmt: skip
+    header = {
+        "task": 1,
+        "program": program.digest,
+        "function": "read_data",
+        "code": program.code,
+        "zip": "data.zip",
+        "zip_size": len(zip_bytes),
+    }
     input_bytes = contract.encode_input(("greeting.txt",), "data.zip")
     reply, output = mpi_worker.RankWorker(str(work_dir)).run(header, zip_bytes + input_bytes)
     assert reply["task"] == 1
@@ -160,10 +173,14 @@ def _signal_group_if_running(group: int) -> None:
     raise ProcessLookupError(group)
 
 
-@pytest.mark.parametrize("command", [
-    ["-i", "mpi", "-n", "2"],
-    [str(MPIEXEC), "-n", "3"],
-], ids=["spawn", "mpiexec"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-i", "mpi", "-n", "2"],
+        [str(MPIEXEC), "-n", "3"],
+    ],
+    ids=["spawn", "mpiexec"],
+)
 @pytest.mark.slow
 @needs_mpich
 def test_monte_pi_estimates_pi(command):

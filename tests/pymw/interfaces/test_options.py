@@ -15,8 +15,9 @@ MONTE_PI = ROOT / "examples" / "monte_pi.py"
 
 
 def run_monte_pi(*args, timeout=120):
-    return subprocess.run([sys.executable, str(MONTE_PI), *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(MONTE_PI), *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_defaults_give_the_generic_interface_on_all_cores():
@@ -71,10 +72,15 @@ def test_wrong_zip_name_lists_the_zips_that_exist(tmp_path):
     os_dir.mkdir()
     (os_dir / "pymw_1.03_x86_64-pc-linux-gnu").write_text("")
     (os_dir / "1.00_python311.zip").write_text("")
-    manifest = {"format": "pymw-worker-manifest/1", "os": "linux",
-                "platform": "x86_64-pc-linux-gnu",
-                "files": [{"file": "pymw_1.03_x86_64-pc-linux-gnu", "role": "executable"},
-                          {"file": "1.00_python311.zip", "role": "stdlib"}]}  # fmt: skip
+    manifest = {
+        "format": "pymw-worker-manifest/1",
+        "os": "linux",
+        "platform": "x86_64-pc-linux-gnu",
+        "files": [
+            {"file": "pymw_1.03_x86_64-pc-linux-gnu", "role": "executable"},
+            {"file": "1.00_python311.zip", "role": "stdlib"},
+        ],
+    }
     (os_dir / "manifest.json").write_text(json.dumps(manifest))
     if sys.platform.startswith("linux"):
         run = run_monte_pi("-c", str(tmp_path), "-a", "1.00_python26.zip")
@@ -91,7 +97,7 @@ def test_monte_pi_prints_pi_within_a_hundredth():
     assert "Tasks:" in run.stdout and "Calculation time:" in run.stdout
 
 
-PYMW_04_PROGRAM = '''
+PYMW_04_PROGRAM = """
 from pymw import pymw
 from pymw import interfaces
 import random
@@ -121,13 +127,14 @@ for task in tasks:
     res_task, res = pymw_master.get_result(task)
     hits += res[0]
 print("pi", 4.0 * hits / (n // 4 * 4))
-'''
+"""
 
 
 def test_a_pymw_0_4_program_runs_unchanged_but_for_python_3_syntax(tmp_path):
     program = tmp_path / "old_monte_pi.py"
     program.write_text(PYMW_04_PROGRAM)
-    run = subprocess.run([sys.executable, str(program), "-n", "2"], capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, str(program), "-n", "2"], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     assert abs(float(run.stdout.split()[1]) - 3.1416) < 0.05

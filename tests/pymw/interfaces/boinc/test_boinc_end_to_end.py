@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -46,8 +45,7 @@ def watch_fraction_done(client, seen: list[float], stop: threading.Event) -> Non
         stop.wait(0.5)
 
 
-def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboinc_dist,
-                                                                   tmp_path):  # fmt: skip
+def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboinc_dist, tmp_path):
     client = start_client(sandbox)
     seen: list[float] = []
     stop = threading.Event()
@@ -55,10 +53,27 @@ def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboi
     watcher.start()
     try:
         run = subprocess.run(
-            [sys.executable, str(MONTE_PI), "-i", "boinc", "-p", str(sandbox.project_dir),
-             "-c", str(pyboinc_dist), "-a", ZIP, "-n", "2", "-t", "30000000"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=400,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(MONTE_PI),
+                "-i",
+                "boinc",
+                "-p",
+                str(sandbox.project_dir),
+                "-c",
+                str(pyboinc_dist),
+                "-a",
+                ZIP,
+                "-n",
+                "2",
+                "-t",
+                "30000000",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
     finally:
         stop.set()
         watcher.join()
@@ -74,10 +89,23 @@ def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboi
 def test_monte_pi_with_default_workers_uses_the_hosts_python(sandbox, tmp_path):
     start_client(sandbox)
     run = subprocess.run(
-        [sys.executable, str(MONTE_PI), "-i", "boinc", "-p", str(sandbox.project_dir), "-n", "2",
-         "-t", "200000"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(MONTE_PI),
+            "-i",
+            "boinc",
+            "-p",
+            str(sandbox.project_dir),
+            "-n",
+            "2",
+            "-t",
+            "200000",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert abs(pi_from(run.stdout) - 3.14159) < 0.05
 

@@ -24,14 +24,24 @@ MONTE_PI = ROOT / "examples" / "monte_pi.py"
 
 
 def run_monte_pi(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(MONTE_PI), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(MONTE_PI), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
-            if p.is_file() and "log_" not in str(p) and "pid_" not in str(p)
-            and p.suffix not in (".db", ".db-journal", ".log")}  # fmt: skip
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+        and "log_" not in str(p)
+        and "pid_" not in str(p)
+        and p.suffix not in (".db", ".db-journal", ".log")
+    }
 
 
 def test_setup_installs_everything_once(sandbox, tmp_path):
@@ -76,8 +86,11 @@ def test_hostile_result_fails_only_its_task_and_runs_nothing(sandbox, tmp_path):
 def _wait_for_workunits(interface: BOINCInterface, count: int) -> dict[int, str]:
     deadline = time.time() + 30
     while time.time() < deadline:
-        created = {name: pending.task_id for name, pending in list(interface._pending.items())
-                   if name in interface.checkpoint.created}  # fmt: skip
+        created = {
+            name: pending.task_id
+            for name, pending in list(interface._pending.items())
+            if name in interface.checkpoint.created
+        }
         if len(created) == count:
             return {task_id: name for name, task_id in created.items()}
         time.sleep(0.1)
@@ -122,9 +135,18 @@ def _fake_build(root: Path, *, with_exe: bool, with_zip: bool) -> Path:
     if with_zip:
         (os_dir / stdlib).write_bytes(b"PK")
         files.append({"file": stdlib, "role": "stdlib"})
-    (os_dir / "manifest.json").write_text(json.dumps({
-        "format": "pymw-worker-manifest/1", "os": "linux", "platform": "x86_64-pc-linux-gnu",
-        "legacy_platforms": [], "app_version": "1.03", "files": files}))  # fmt: skip
+    (os_dir / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": "pymw-worker-manifest/1",
+                "os": "linux",
+                "platform": "x86_64-pc-linux-gnu",
+                "legacy_platforms": [],
+                "app_version": "1.03",
+                "files": files,
+            }
+        )
+    )
     return root
 
 
@@ -132,11 +154,21 @@ def _fake_build(root: Path, *, with_exe: bool, with_zip: bool) -> Path:
     ("with_exe", "with_zip", "message"),
     [(False, True, "no worker executable"), (True, False, "no stdlib zip '1.00_python311.zip'")],
 )
-def test_bad_custom_worker_dirs_are_one_line_errors(stopped_sandbox, tmp_path, with_exe,
-                                                    with_zip, message):  # fmt: skip
+def test_bad_custom_worker_dirs_are_one_line_errors(
+    stopped_sandbox, tmp_path, with_exe, with_zip, message
+):
     build = _fake_build(tmp_path / "dist", with_exe=with_exe, with_zip=with_zip)
-    run = run_monte_pi("-i", "boinc", "-p", str(stopped_sandbox.project_dir), "-c", str(build),
-                       "-a", "1.00_python311.zip", cwd=tmp_path)  # fmt: skip
+    run = run_monte_pi(
+        "-i",
+        "boinc",
+        "-p",
+        str(stopped_sandbox.project_dir),
+        "-c",
+        str(build),
+        "-a",
+        "1.00_python311.zip",
+        cwd=tmp_path,
+    )
     assert run.returncode == 2, run.stderr
     assert message in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
@@ -144,7 +176,7 @@ def test_bad_custom_worker_dirs_are_one_line_errors(stopped_sandbox, tmp_path, w
 
 def test_custom_dir_without_zip_argument_is_refused(stopped_sandbox, tmp_path):
     build = _fake_build(tmp_path / "dist", with_exe=True, with_zip=True)
-    with pytest.raises(UserError, match="add -a 1.00_python311.zip"):
+    with pytest.raises(UserError, match=r"add -a 1\.00_python311\.zip"):
         BOINCInterface(stopped_sandbox.project_dir, custom_app_dir=build)
 
 
@@ -154,5 +186,9 @@ def test_changed_app_version_content_asks_for_a_version_bump(stopped_sandbox, tm
     version_dir.mkdir(parents=True)
     (version_dir / "version.xml").write_text("<version/>")
     with pytest.raises(UserError, match="bump the version"):
-        BOINCInterface(stopped_sandbox.project_dir, custom_app_dir=build,
-                       custom_args=["1.00_python311.zip"], task_path=tmp_path / "tasks")  # fmt: skip
+        BOINCInterface(
+            stopped_sandbox.project_dir,
+            custom_app_dir=build,
+            custom_args=["1.00_python311.zip"],
+            task_path=tmp_path / "tasks",
+        )

@@ -22,8 +22,14 @@ ZIP = "1.00_python311.zip"
 
 
 def run_monte_pi(*args: str, cwd: Path, timeout: float = 120, env=None):
-    return subprocess.run([sys.executable, str(MONTE_PI), "-i", "boinc", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(MONTE_PI), "-i", "boinc", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def assert_one_line_error(run, message: str) -> None:
@@ -56,7 +62,7 @@ def test_unreachable_url_is_a_one_line_error(tmp_path):
 
 def test_server_error_is_a_one_line_error(tmp_path):
     class Failing(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             self.send_error(500, "database is down")
 
         def log_message(self, *args):
@@ -95,14 +101,28 @@ def batches(sandbox) -> list[tuple[int, int]]:
 
 @pytest.mark.slow
 def test_monte_pi_over_http_with_the_frozen_worker(sandbox, pyboinc_dist, tmp_path):
-    BOINCInterface(sandbox.project_dir, custom_app_dir=pyboinc_dist, custom_args=[ZIP],
-                   task_path=tmp_path / "admin").cleanup()  # fmt: skip
+    BOINCInterface(
+        sandbox.project_dir,
+        custom_app_dir=pyboinc_dist,
+        custom_args=[ZIP],
+        task_path=tmp_path / "admin",
+    ).cleanup()
     auth_file = tmp_path / "auth"
     auth_file.write_text(sandbox.authenticator)
     auth_file.chmod(0o600)
     sandbox.add_client(exit_when_idle=False, fetch_minimal_work=False)
-    run = run_monte_pi("--url", sandbox.url, "--auth-file", str(auth_file), "-a", ZIP, "-n", "2",
-                       cwd=tmp_path, timeout=400)  # fmt: skip
+    run = run_monte_pi(
+        "--url",
+        sandbox.url,
+        "--auth-file",
+        str(auth_file),
+        "-a",
+        ZIP,
+        "-n",
+        "2",
+        cwd=tmp_path,
+        timeout=400,
+    )
     assert run.returncode == 0, run.stderr
     estimate = float(re.search(r"Estimate of pi: ([0-9.]+)", run.stdout).group(1))
     assert abs(estimate - 3.14159) < 0.05
@@ -139,8 +159,13 @@ REMOTE_MASTER = textwrap.dedent(
 def test_an_interrupted_master_reattaches_to_its_batch(pymw_project, tmp_path):
     program = tmp_path / "master.py"
     program.write_text(REMOTE_MASTER)
-    command = [sys.executable, str(program), pymw_project.url, pymw_project.authenticator,
-               str(tmp_path / "tasks")]  # fmt: skip
+    command = [
+        sys.executable,
+        str(program),
+        pymw_project.url,
+        pymw_project.authenticator,
+        str(tmp_path / "tasks"),
+    ]
     first = subprocess.Popen([*command, "die"], stdout=subprocess.PIPE, text=True)
     try:
         line = first.stdout.readline().split()
