@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pymw.interfaces.boinc import BOINCInterface  # noqa: E402
-from pymw.interfaces.boinc.workunits import BoincArgs, WorkunitFactory  # noqa: E402
-from pymw.testing.boinc_sandbox import Sandbox  # noqa: E402
+from pymw.interfaces.boinc import BOINCInterface
+from pymw.interfaces.boinc.workunits import BoincArgs, WorkunitFactory
+from pymw.testing.boinc_sandbox import Sandbox
 
 
 def job_lines(factory: WorkunitFactory, prefix: str, count: int) -> list[str]:

@@ -150,8 +150,7 @@ class Master:
             )
             if with_future:
                 task.future = Future()
-            if not collect:
-                task.callbacks.append(_FORGET)
+            task.collect = collect
             self._counts[TaskState.QUEUED] += 1
             self._progress.add_total(1)
             if program is None:
@@ -298,7 +297,7 @@ class Master:
         self._finish_bookkeeping(task)
 
     def _finish_bookkeeping(self, task: PyMW_Task) -> None:
-        if _FORGET not in task.callbacks:
+        if task.collect:
             self._uncollected[task.task_id] = task
         self._progress.advance(1)
         self._changed.notify_all()
@@ -318,8 +317,7 @@ class Master:
                     task.future.set_result(task.result)
             callbacks, task.callbacks = task.callbacks, []
             for callback in callbacks:
-                if callback is not _FORGET:
-                    callback(task)
+                callback(task)
 
     def _break(self, error: BaseException) -> None:
         with self._lock:
@@ -412,10 +410,3 @@ class Master:
         self.interface.cleanup()
         self._progress.close()
         _live_masters.discard(self)
-
-
-def _forget(_task: PyMW_Task) -> None:
-    """Marker callback: the task is not kept for get_result (the Executor uses futures)."""
-
-
-_FORGET = _forget

@@ -116,8 +116,13 @@ class PyMW_Master:
         return self._master.status()
 
     def cleanup(self) -> None:
-        """Stop the workers and remove temporary files. Queued tasks are cancelled."""
-        self._master.shutdown(wait=True, cancel_pending=True)
+        """Stop the workers and remove temporary files, as PyMW 0.4 did.
+
+        Queued tasks are cancelled and running ones abandoned: leaving a `with` block on an
+        error must not wait for the rest of the batch. (BOINC workunits stay on the
+        project; a rerun of the program collects them.)
+        """
+        self._master.terminate()
         self._submitter.cleanup()
 
     def __enter__(self) -> PyMW_Master:

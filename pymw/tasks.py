@@ -45,6 +45,7 @@ class PyMW_Task:
     worker: Any = None
     progress: float = 0.0
     future: Future | None = None
+    collect: bool = True  # kept for get_result; False when a future or callback takes it
     callbacks: list = field(default_factory=list)
     submit_time: float = 0.0
     start_time: float | None = None
