@@ -72,15 +72,31 @@ class UnsafeArchiveError(ContractError):
 # --------------------------------------------------------------------------- result codec
 
 
+_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
 def _to_json(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, list):
+    if kind is list:
         return [_to_json(item) for item in value]
-    if isinstance(value, tuple):
+    if kind is tuple:
         return {_TAG_TUPLE: [_to_json(item) for item in value]}
-    if isinstance(value, dict):
+    if kind is dict:
+        # Plain string keys stay a JSON object (fast, readable); anything else is tagged.
+        if all(type(key) is str and not key.startswith("$") for key in value):
+            return {key: _to_json(item) for key, item in value.items()}
         return {_TAG_DICT: [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    return _to_json_other(value)
+
+
+def _to_json_other(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value  # subclasses such as IntEnum travel as their base value
+    for base in (list, tuple, dict):  # subclasses (namedtuple, OrderedDict) as their base
+        if isinstance(value, base):
+            return _to_json(base(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
         import base64
 
@@ -98,9 +114,14 @@ def _to_json(value):
 
 
 def _from_json_object(obj):
+    """Rebuild a tagged value; an object without a `$` tag is a dict with string keys."""
     if len(obj) != 1:
-        raise ContractError("an encoded object must have exactly one type tag")
+        if any(key.startswith("$") for key in obj):
+            raise ContractError("an encoded object must have exactly one type tag")
+        return obj
     ((tag, payload),) = obj.items()
+    if not tag.startswith("$"):
+        return obj
     if tag not in _TAGS:
         raise ContractError(f"unknown type tag {tag!r}")
     if tag == _TAG_COMPLEX:
@@ -129,9 +150,14 @@ def _hashable(value):
     return value
 
 
+# Made once: json.dumps/loads build an encoder or decoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder(object_hook=_from_json_object)
+
+
 def encode(value) -> bytes:
     """Encode plain data as tagged JSON (UTF-8)."""
-    return json.dumps(_to_json(value), separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(_to_json(value)).encode("utf-8")
 
 
 def decode(data: bytes, *, max_bytes: int | None = None):
@@ -139,10 +165,10 @@ def decode(data: bytes, *, max_bytes: int | None = None):
     if max_bytes is not None and len(data) > max_bytes:
         raise ContractError(f"encoded value is {len(data)} bytes, over the {max_bytes} limit")
     try:
-        return json.loads(data, object_hook=_from_json_object)
+        return _DECODER.decode(data.decode("utf-8"))
     except ContractError:
         raise
-    except (ValueError, TypeError, KeyError, RecursionError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
         raise ContractError(f"malformed encoded value: {error}") from None
 
 

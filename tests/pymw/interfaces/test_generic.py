@@ -76,3 +76,19 @@ def _processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@pytest.mark.slow
+def test_monte_pi_with_the_frozen_worker_on_local_cores(pyboinc_dist, tmp_path):
+    """Every task runs in pymw_1.03_<platform> through the worker contract, as under BOINC."""
+    monte_pi = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", "monte_pi.py")
+    run = subprocess.run(
+        [sys.executable, monte_pi, "-c", str(pyboinc_dist), "-a", "1.00_python311.zip"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    estimate = float(run.stdout.split("Estimate of pi:")[1].split()[0])
+    assert abs(estimate - 3.14159265) < 0.01
