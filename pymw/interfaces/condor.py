@@ -29,8 +29,6 @@ import platform
 import shlex
 import shutil
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from pyboinc import contract
 from ..errors import UserError
 from ..worker_app import WorkerApp, find_worker_app
 from .base import Completion, Job
+from .waiting import Poller
 
 logger = logging.getLogger("pymw.condor")
 
@@ -185,8 +184,7 @@ class CondorInterface:
         self._batch: list[_Submitted] = []
         self._jobs: dict[tuple[int, int], _Submitted] = {}
         self._scripts: dict[str, Path] = {}
-        self._poll_interval = poll_interval
-        self._woken = threading.Event()
+        self._poller = Poller(poll_interval, poll_interval)
         self._batches = itertools.count()
         self._keep = False
 
@@ -221,22 +219,10 @@ class CondorInterface:
 
     def wait(self, timeout: float | None) -> list[Completion]:
         self._submit_batch()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            completions = self._read_events()
-            if completions:
-                return completions
-            delay = self._poll_interval
-            if deadline is not None:
-                delay = min(delay, deadline - time.monotonic())
-                if delay <= 0:
-                    return []
-            if self._woken.wait(delay):
-                self._woken.clear()
-                return []
+        return self._poller.wait(self._read_events, timeout)
 
     def wakeup(self) -> None:
-        self._woken.set()
+        self._poller.wakeup()
 
     def get_status(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..worker_app import WorkerApp, find_worker_app
 from .base import Completion, Job
 from .local_worker import encode_frame, read_frame
+from .waiting import drain
 
 logger = logging.getLogger("pymw.generic")
 
@@ -160,17 +161,8 @@ class GenericInterface:
 
     def wait(self, timeout: float | None) -> list[Completion]:
         self._flush()
-        try:
-            events = [self._events.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
         completions: list[Completion] = []
-        for event in events:
+        for event in drain(self._events, timeout):
             if isinstance(event, _Reply):
                 completions.append(self._completion(event))
             elif isinstance(event, _Exited):

@@ -41,7 +41,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,18 @@ from ..errors import UserError
 from .base import Completion, Job
 from .generic import WORKER_EXIT_GRACE
 from .local_worker import read_frame, write_frame
-from .mpi_worker import MASTER_RANK, TAG_JOB, TAG_RESULT, TAG_STOP, Backoff, pack, unpack
+from .mpi_worker import (
+    BACKOFF_MAX,
+    BACKOFF_MIN,
+    MASTER_RANK,
+    TAG_JOB,
+    TAG_RESULT,
+    TAG_STOP,
+    Backoff,
+    pack,
+    unpack,
+)
+from .waiting import Poller, drain
 
 logger = logging.getLogger("pymw.mpi")
 
@@ -149,8 +159,7 @@ class _DirectLink:
 
         self.channel = RankChannel(MPI.COMM_WORLD)
         self.ranks = self.channel.ranks
-        self._backoff = Backoff()
-        self._woken = threading.Event()
+        self._poller = Poller(0.0, BACKOFF_MAX, growth=2, minimum=BACKOFF_MIN)
         self._lock = threading.Lock()  # cleanup() may come from another thread (atexit)
 
     def send(self, rank: int, message: bytes) -> None:
@@ -159,25 +168,14 @@ class _DirectLink:
 
     def receive(self, timeout: float | None) -> list[_Result | _JobEnded]:
         """Results that arrived, polling with a backoff; [] on timeout or wakeup."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                results = self.channel.poll()
-            if results:
-                self._backoff.reset()
-                return [_Result(rank, message) for rank, message in results]
-            delay = self._backoff.next_delay()
-            if deadline is not None:
-                delay = min(delay, deadline - time.monotonic())
-                if delay <= 0:
-                    return []
-            if self._woken.wait(delay):
-                self._woken.clear()
-                self._backoff.reset()
-                return []
+        return self._poller.wait(self._poll, timeout)
+
+    def _poll(self) -> list[_Result | _JobEnded]:
+        with self._lock:
+            return [_Result(rank, message) for rank, message in self.channel.poll()]
 
     def wakeup(self) -> None:
-        self._woken.set()
+        self._poller.wakeup()
 
     def close(self) -> None:
         with self._lock:
@@ -217,15 +215,7 @@ class _HubLink:
 
     def receive(self, timeout: float | None) -> list[_Result | _JobEnded]:
         """Results relayed by the hub, or its end; [] on timeout or wakeup."""
-        try:
-            events = [self._events.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                return [event for event in events if event is not None]
+        return [event for event in drain(self._events, timeout) if event is not None]
 
     def wakeup(self) -> None:
         self._events.put(None)

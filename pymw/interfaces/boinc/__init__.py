@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import shlex
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UserError
 from ..base import Completion, Job
+from ..waiting import Poller
 from . import assimilator
 from .app_versions import default_worker_versions, frozen_worker_versions, install
 from .constants import (
@@ -135,8 +135,7 @@ class BOINCInterface:
         self._buffer: list[tuple[str, str]] = []
         self._pending: dict[str, _Pending] = {}
         self._counts = {"done": 0, "error": 0}
-        self._wake = threading.Event()
-        self._poll_interval = POLL_INTERVAL_MIN
+        self._poller = Poller(POLL_INTERVAL_MIN, POLL_INTERVAL_MAX)
 
     @classmethod
     def from_options(cls, options: Any) -> BOINCInterface | BOINCRemoteInterface:
@@ -221,22 +220,10 @@ class BOINCInterface:
 
     def wait(self, timeout: float | None) -> list[Completion]:
         self._create_buffered_work()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            completions = self._collect()
-            if completions:
-                self._poll_interval = POLL_INTERVAL_MIN
-                return completions
-            interval = self._poll_interval
-            if deadline is not None:
-                interval = min(interval, max(0.0, deadline - time.monotonic()))
-            if self._wake.wait(interval) or (deadline is not None and time.monotonic() >= deadline):
-                self._wake.clear()
-                return []
-            self._poll_interval = min(self._poll_interval * 1.5, POLL_INTERVAL_MAX)
+        return self._poller.wait(self._collect, timeout)
 
     def wakeup(self) -> None:
-        self._wake.set()
+        self._poller.wakeup()
 
     def get_status(self) -> dict[str, Any]:
         return {

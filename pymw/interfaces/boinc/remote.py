@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import stat
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 from ...errors import UserError
 from ..base import Completion, Job
+from ..waiting import Poller
 from .constants import (
     APP_NAME,
     DEFAULT_MAX_NBYTES,
@@ -177,8 +177,7 @@ class BOINCRemoteInterface:
         self._uploaded_scripts: dict[str, str] = {}
         self._buffer: list[tuple[str, int, str, list[InputFile]]] = []
         self._pending: dict[str, int] = {}
-        self._wake = threading.Event()
-        self._poll_interval = POLL_MIN
+        self._poller = Poller(POLL_MIN, POLL_MAX)
         self._last_buffered = 0.0
         self._output_tries: dict[str, int] = {}
 
@@ -230,26 +229,13 @@ class BOINCRemoteInterface:
         if self._buffer:
             quiet = time.monotonic() - self._last_buffered
             if quiet < SUBMIT_QUIET_SECONDS:  # more tasks may be coming: same batch
-                self._wake.wait(SUBMIT_QUIET_SECONDS - quiet)
-                self._wake.clear()
+                self._poller.sleep(SUBMIT_QUIET_SECONDS - quiet)
                 return []
             self._submit_buffered()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            completions = self._collect()
-            if completions:
-                self._poll_interval = POLL_MIN
-                return completions
-            interval = self._poll_interval
-            if deadline is not None:
-                interval = min(interval, max(0.0, deadline - time.monotonic()))
-            if self._wake.wait(interval) or (deadline is not None and time.monotonic() >= deadline):
-                self._wake.clear()
-                return []
-            self._poll_interval = min(self._poll_interval * 1.5, POLL_MAX)
+        return self._poller.wait(self._collect, timeout)
 
     def wakeup(self) -> None:
-        self._wake.set()
+        self._poller.wakeup()
 
     def get_status(self) -> dict[str, Any]:
         return {
