@@ -18,9 +18,9 @@ from typing import Any
 
 from .errors import UserError
 from .interfaces.base import Interface
-from .master import Master, SchedulerFunc
-from .signing import SigningKeySource, resolve_signing_key
-from .submission import Submitter
+from .master import SchedulerFunc
+from .signing import SigningKeySource
+from .submission import start_master
 
 
 class Executor(concurrent.futures.Executor):
@@ -41,18 +41,14 @@ class Executor(concurrent.futures.Executor):
         show_progress: bool | None = False,
         sign_key: SigningKeySource | None = None,
     ) -> None:
-        signing_key = resolve_signing_key(sign_key, interface)  # fail before any setup
-        if interface is None:
-            from .interfaces.generic import GenericInterface
-
-            interface = GenericInterface()
-        self._master = Master(
+        self._submitter = start_master(
             interface,
+            sign_key,
             scheduler_func=scheduler_func,
             max_retries=max_retries,
             show_progress=show_progress,
         )
-        self._submitter = Submitter(self._master, signing_key)
+        self._master = self._submitter.master
         self._modules, self._dep_funcs = tuple(modules), tuple(dep_funcs)
         self._data_files = tuple(data_files)
 

@@ -21,9 +21,9 @@ from typing import Any
 from .errors import UserError
 from .executor import Executor
 from .interfaces.base import Interface
-from .master import Master, SchedulerFunc
-from .signing import SigningKeySource, resolve_signing_key
-from .submission import Submitter
+from .master import SchedulerFunc
+from .signing import SigningKeySource
+from .submission import start_master
 from .tasks import PyMW_Task, TaskState
 
 __all__ = ["Executor", "PyMW_MapReduce", "PyMW_Master", "PyMW_Task", "TaskState"]
@@ -49,19 +49,15 @@ class PyMW_Master:
         sign_key: SigningKeySource | None = None,
     ) -> None:
         _configure_logging(loglevel)
-        signing_key = resolve_signing_key(sign_key, interface)  # fail before any setup
-        if interface is None:
-            from .interfaces.generic import GenericInterface
-
-            interface = GenericInterface()
-        self._master = Master(
+        self._submitter = start_master(
             interface,
+            sign_key,
             scheduler_func=scheduler_func,
             max_retries=max_retries,
             delete_files=delete_files,
             show_progress=show_progress,
         )
-        self._submitter = Submitter(self._master, signing_key)
+        self._master = self._submitter.master
         self._submitted: set[int] = set()
 
     @property

@@ -18,9 +18,10 @@ from pyboinc import contract
 
 from .data_files import DataArchives
 from .errors import UserError
-from .interfaces.base import Program
+from .interfaces.base import Interface, Program
 from .master import Master
 from .programs import program_from_function, program_from_script, signed
+from .signing import SigningKeySource, resolve_signing_key
 from .tasks import PyMW_Task
 
 if TYPE_CHECKING:
@@ -115,3 +116,16 @@ class Submitter:
     def cleanup(self) -> None:
         if self._files_dir is not None and self.master.delete_files:
             shutil.rmtree(self._files_dir, ignore_errors=True)
+
+
+def start_master(
+    interface: Interface | None, sign_key: SigningKeySource | None, **master_options: Any
+) -> Submitter:
+    """The master and submitter behind both faces: the generic interface by default, and
+    a signing key checked before any engine is set up."""
+    signing_key = resolve_signing_key(sign_key, interface)
+    if interface is None:
+        from .interfaces.generic import GenericInterface
+
+        interface = GenericInterface()
+    return Submitter(Master(interface, **master_options), signing_key)
