@@ -19,12 +19,17 @@ def test_names_and_legacy_platforms():
     linux = platform_data.load("linux")
     x86 = linux.target_for("x86_64")
     assert linux.executable_name("1.03", x86) == "pymw_1.03_x86_64-pc-linux-gnu"
-    assert "i686-pc-linux-gnu" in x86.legacy_platforms
     assert linux.target_for("aarch64").boinc_platform == "aarch64-unknown-linux-gnu"
+    # Legacy 32-bit names go to 32-bit builds only: a 64-bit worker sent to a 32-bit host
+    # cannot run there.
+    assert linux.target_for("i686").boinc_platform == "i686-pc-linux-gnu"
+    assert linux.target_for("armv7l").boinc_platform == "arm-unknown-linux-gnueabihf"
+    assert not x86.legacy_platforms
     windows = platform_data.load("windows")
     target = windows.target_for("AMD64")
     assert windows.executable_name("1.03", target) == "pymw_1.03_windows_x86_64.exe"
-    assert "windows_intelx86" in target.legacy_platforms
+    assert windows.target_for("x86").boinc_platform == "windows_intelx86"
+    assert not target.legacy_platforms
     with pytest.raises(NotSupportedError):
         linux.target_for("sparc64")
 

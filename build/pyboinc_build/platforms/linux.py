@@ -35,13 +35,16 @@ def make_portable(exe: Path, out: Path, data: PlatformData, progress: StepProgre
     for tool in ("patchelf", "ldd", "objcopy", "strip"):
         if shutil.which(tool) is None:
             raise BuildStepError(f"staticx needs {tool!r} on PATH (apt install patchelf binutils)")
-    # --strip: strip the bundled libc and loader too. Default xz compression: the smallest
-    # download, at some CPU per start (see docs/pyboinc.md for the figures).
+    # --strip: strip the bundled libc and loader too. --no-compress: staticx's xz costs
+    # about 400 ms of CPU on every start (12.7x `python -c pass` against 4.5x without);
+    # BOINC sends the file gzip-compressed instead (<gzip/> in version.xml), which makes
+    # the download only 0.45 MB larger (docs/pyboinc.md has the figures).
     command = [
         sys.executable,
         "-m",
         "pyboinc_build.reproducible_staticx",
         "--strip",
+        "--no-compress",
         str(exe),
         str(out),
     ]

@@ -56,6 +56,7 @@ class VersionFile:
     logical_name: str | None = None
     main_program: bool = False
     content: bytes | None = None
+    gzip: bool = False  # sent gzip-compressed to clients (the portable worker: -4 MB)
 
     def data(self) -> bytes:
         return self.content if self.content is not None else self.source.read_bytes()
@@ -79,6 +80,8 @@ class AppVersion:
             ET.SubElement(element, "physical_name").text = item.physical_name
             if item.main_program:
                 ET.SubElement(element, "main_program")
+            if item.gzip:
+                ET.SubElement(element, "gzip")
             if item.logical_name:
                 ET.SubElement(element, "logical_name").text = item.logical_name
             ET.SubElement(element, "copy_file")
@@ -118,6 +121,7 @@ def frozen_worker_versions(app_dir: str | Path, stdlib_zip: str) -> list[AppVers
                     os_dir / executable["file"],
                     executable["file"].replace(manifest["platform"], platform),
                     main_program=True,
+                    gzip=True,
                 ),
                 VersionFile(os_dir / stdlib_zip, zip_physical, logical_name=stdlib_zip),
             )

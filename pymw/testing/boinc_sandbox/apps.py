@@ -211,7 +211,9 @@ def _xml_doc(project: Project, version: AppVersion) -> str:
         ET.SubElement(info, "nbytes").text = str(f.path.stat().st_size)
         ET.SubElement(info, "md5_cksum").text = md5_file(f.path)
         if f.gzip:
+            # As update_versions writes it: clients with gzip support fetch NAME.gz.
             gz = project.download_dir / f"{f.physical_name}.gz"
+            ET.SubElement(info, "gzipped_url").text = f"{project.download_url}/{gz.name}"
             ET.SubElement(info, "gzipped_nbytes").text = str(gz.stat().st_size)
         parts.append(to_text(info))
         ref = ET.SubElement(app_version, "file_ref")

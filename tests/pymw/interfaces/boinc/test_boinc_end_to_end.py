@@ -82,6 +82,10 @@ def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboi
     stderr_reports = result_stderr(sandbox)
     assert any("called boinc_finish(0)" in text for text in stderr_reports), stderr_reports
     assert any(0 < value < 1 for value in seen), f"client never saw progress: {seen[:20]}"
+    access_log = next(sandbox.project_dir.glob("log_*/httpd.log")).read_text()
+    assert re.search(r"GET \S*pymw_1\.03_x86_64-pc-linux-gnu\.gz HTTP", access_log), (
+        "the client did not fetch the gzip-compressed worker"
+    )
     log = next((sandbox.project_dir).glob("log_*/script_assimilator*pymw*.log")).read_text()
     assert log.count("running") >= 2 and "pymw_assimilator" in log
 
