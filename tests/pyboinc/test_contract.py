@@ -179,16 +179,21 @@ def test_generated_script_runs_without_pymw_installed(tmp_path):
     assert contract.decode_output((tmp_path / "out").read_bytes()).value == 144
 
 
-def test_failing_script_writes_error_output_and_exits_non_zero(tmp_path):
+def run_divide_by_zero_script(slot):
+    """Run the generated script of a task that raises ZeroDivisionError in `slot`."""
     import tasks_for_tests as t
 
     from pymw.programs import program_from_function
 
-    (tmp_path / "task.py").write_text(program_from_function(t.divide).script)
-    (tmp_path / "in").write_bytes(contract.encode_input((1, 0)))
-    run = subprocess.run(
-        [sys.executable, "task.py", "in", "out"], cwd=tmp_path, capture_output=True, text=True
+    (slot / "task.py").write_text(program_from_function(t.divide).script)
+    (slot / "in").write_bytes(contract.encode_input((1, 0)))
+    return subprocess.run(
+        [sys.executable, "task.py", "in", "out"], cwd=slot, capture_output=True, text=True
     )
+
+
+def test_failing_script_writes_error_output_and_exits_non_zero(tmp_path):
+    run = run_divide_by_zero_script(tmp_path)
     assert run.returncode == contract.EXIT_TASK_FAILED
     assert "ZeroDivisionError" in run.stderr
     outcome = contract.decode_output((tmp_path / "out").read_bytes())
@@ -197,16 +202,8 @@ def test_failing_script_writes_error_output_and_exits_non_zero(tmp_path):
 
 def test_in_a_boinc_slot_a_task_error_is_uploaded_as_output(tmp_path):
     """BOINC drops outputs of results that exit non-zero; the traceback must still arrive."""
-    import tasks_for_tests as t
-
-    from pymw.programs import program_from_function
-
     (tmp_path / contract.BOINC_INIT_DATA).write_text("<app_init_data/>")
-    (tmp_path / "task.py").write_text(program_from_function(t.divide).script)
-    (tmp_path / "in").write_bytes(contract.encode_input((1, 0)))
-    run = subprocess.run(
-        [sys.executable, "task.py", "in", "out"], cwd=tmp_path, capture_output=True, text=True
-    )
+    run = run_divide_by_zero_script(tmp_path)
     assert run.returncode == contract.EXIT_OK
     assert "ZeroDivisionError" in run.stderr
     assert contract.decode_output((tmp_path / "out").read_bytes()).error_type == "ZeroDivisionError"

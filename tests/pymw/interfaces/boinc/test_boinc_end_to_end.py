@@ -25,6 +25,14 @@ def start_client(sandbox):
     return sandbox.add_client(exit_when_idle=False, fetch_minimal_work=False)
 
 
+def run_monte_pi_on(sandbox, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """examples/monte_pi.py on the sandbox project with two tasks."""
+    command = [sys.executable, str(MONTE_PI), "-i", "boinc", "-p", str(sandbox.project_dir)]
+    return subprocess.run(
+        [*command, "-n", "2", *args], cwd=cwd, capture_output=True, text=True, timeout=400
+    )
+
+
 def pi_from(output: str) -> float:
     return float(re.search(r"Estimate of pi: ([0-9.]+)", output).group(1))
 
@@ -52,27 +60,8 @@ def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboi
     watcher = threading.Thread(target=watch_fraction_done, args=(client, seen, stop))
     watcher.start()
     try:
-        run = subprocess.run(
-            [
-                sys.executable,
-                str(MONTE_PI),
-                "-i",
-                "boinc",
-                "-p",
-                str(sandbox.project_dir),
-                "-c",
-                str(pyboinc_dist),
-                "-a",
-                ZIP,
-                "-n",
-                "2",
-                "-t",
-                "30000000",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=400,
+        run = run_monte_pi_on(
+            sandbox, tmp_path, "-c", str(pyboinc_dist), "-a", ZIP, "-t", "30000000"
         )
     finally:
         stop.set()
@@ -92,24 +81,7 @@ def test_monte_pi_runs_in_the_frozen_worker_under_the_real_client(sandbox, pyboi
 
 def test_monte_pi_with_default_workers_uses_the_hosts_python(sandbox, tmp_path):
     start_client(sandbox)
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(MONTE_PI),
-            "-i",
-            "boinc",
-            "-p",
-            str(sandbox.project_dir),
-            "-n",
-            "2",
-            "-t",
-            "200000",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = run_monte_pi_on(sandbox, tmp_path, "-t", "200000")
     assert run.returncode == 0, run.stderr
     assert abs(pi_from(run.stdout) - 3.14159) < 0.05
 
