@@ -61,7 +61,7 @@ class SimWorker:
     worker leaves the grid when its trace ends.
     """
 
-    __slots__ = ("_fractions", "_index", "_lengths", "_start", "cycle", "name", "speed")
+    __slots__ = ("_always", "_fractions", "_index", "_lengths", "_start", "cycle", "name", "speed")
 
     def __init__(
         self,
@@ -83,6 +83,8 @@ class SimWorker:
         self._lengths = array("d", (length for length, _ in availability))
         self._fractions = array("d", (fraction for _, fraction in availability))
         self._index, self._start = 0, 0.0  # the interval the worker's clock is in
+        # A dedicated machine (the common model) needs no trace walking at all.
+        self._always = list(self._fractions) == [1.0] and self._lengths[0] == math.inf
 
     def __repr__(self) -> str:
         return f"<SimWorker {self.name} speed={self.speed:g}>"
@@ -112,6 +114,8 @@ class SimWorker:
 
     def available_from(self, time: float) -> float:
         """The first moment at or after `time` when the worker runs; inf if never."""
+        if self._always:
+            return time
         if not self._seek(time):
             return math.inf
         while self._fractions[self._index] == 0:
@@ -121,6 +125,8 @@ class SimWorker:
 
     def finish_time(self, start: float, cpu_seconds: float) -> float:
         """When `cpu_seconds` of work started at `start` ends; inf if the worker leaves."""
+        if self._always:
+            return start + cpu_seconds
         if not self._seek(start):
             return math.inf
         time, remaining = start, cpu_seconds
