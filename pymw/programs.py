@@ -10,6 +10,7 @@ nothing but a Python interpreter.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import re
@@ -122,13 +123,9 @@ def _script(name: str, function_name: str, code: str) -> str:
     )
 
 
-_contract_source_cache: list[str] = []
-
-
+@functools.cache
 def _contract_source() -> str:
-    if not _contract_source_cache:
-        _contract_source_cache.append(inspect.getsource(contract))
-    return _contract_source_cache[0]
+    return inspect.getsource(contract)
 
 
 def _digest(text: str) -> str:

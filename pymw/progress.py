@@ -35,8 +35,7 @@ class ProgressBar:
                     dynamic_ncols=True,
                 )
             elif self._bar is not None:
-                self._bar.total = self._total
-                self._bar.refresh()
+                self._bar.total = self._total  # drawn on the next update, not per task
 
     def advance(self, count: int) -> None:
         if self._bar is not None:

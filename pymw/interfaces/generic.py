@@ -106,6 +106,8 @@ class GenericInterface:
         self._lock = threading.Lock()
         self._closed = False
         self._root = Path(tempfile.mkdtemp(prefix="pymw-"))
+        self._scripts = self._root / "scripts"  # fresh-process scripts, one per program
+        self._scripts.mkdir()
         self._kept_task_dirs = False
 
     @classmethod
@@ -300,13 +302,11 @@ class GenericInterface:
         return lost
 
     def _fresh_header(self, job: Job) -> dict[str, Any]:
-        scripts = self._root / "scripts"
-        scripts.mkdir(exist_ok=True)
         if job.keep_files:
             self._kept_task_dirs = True
         header: dict[str, Any] = {
             "fresh": True,
-            "script_path": str(scripts / f"{job.program.name}-{job.program.digest}.py"),
+            "script_path": str(self._scripts / f"{job.program.name}-{job.program.digest}.py"),
             "task_dir": str(self._root / "tasks" / f"{job.task_name}-{job.attempt}"),
             "keep": job.keep_files,
         }

@@ -60,8 +60,7 @@ def read_frame(stream) -> tuple[dict, bytes] | None:
 class JobRunner:
     """Runs one job at a time, in-process or as a fresh process (shared with MPI ranks)."""
 
-    def __init__(self, channel) -> None:
-        self.channel = channel
+    def __init__(self) -> None:
         self.in_process = InProcessRunner()
         self.child: subprocess.Popen | None = None
 
@@ -131,7 +130,7 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master handles Ctrl-C
-    worker = JobRunner(channel)
+    worker = JobRunner()
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, worker.stop_child)
     inbox: queue.SimpleQueue = queue.SimpleQueue()

@@ -83,7 +83,7 @@ class RankWorker:
 
     def __init__(self, work_dir: str) -> None:
         self.work_dir = work_dir
-        self.runner = JobRunner(channel=None)
+        self.runner = JobRunner()
         self.scripts_dir = os.path.join(work_dir, "scripts")
         os.makedirs(self.scripts_dir, exist_ok=True)
 

@@ -176,7 +176,7 @@ class BOINCRemoteInterface:
         self._keys = TaskKeys()
         self._uploaded_scripts: dict[str, str] = {}
         self._buffer: list[tuple[str, int, str, list[InputFile]]] = []
-        self._pending: dict[str, int] = {}
+        self._pending: dict[int, dict[str, int]] = {}  # batch -> job name -> task id
         self._poller = Poller(POLL_MIN, POLL_MAX)
         self._last_buffered = 0.0
         self._output_tries: dict[str, int] = {}
@@ -205,7 +205,7 @@ class BOINCRemoteInterface:
         return self._num_workers
 
     def idle_workers(self) -> list[str]:
-        room = MAX_OUTSTANDING_JOBS - len(self._pending) - len(self._buffer)
+        room = MAX_OUTSTANDING_JOBS - self._pending_count - len(self._buffer)
         return ["boinc-remote"] * max(0, room)
 
     def execute(self, job: Job, worker: Any) -> None:
@@ -213,7 +213,7 @@ class BOINCRemoteInterface:
             raise UserError("data_files are not supported with --url yet; use -p on the server")
         key = self._keys.key_for(job)
         if key in self.record.submitted:  # by an earlier run of this master: await the result
-            self._pending[_job_name(self.record.submitted[key], key)] = job.task_id
+            self._await(self.record.submitted[key], key, job.task_id)
             return
         command = [
             SCRIPT_OPEN_NAME,
@@ -242,16 +242,16 @@ class BOINCRemoteInterface:
             "name": "boinc-remote",
             "url": self.url,
             "batches": sorted(self.record.batches),
-            "jobs": {"not_submitted": len(self._buffer), "pending": len(self._pending)},
+            "jobs": {"not_submitted": len(self._buffer), "pending": self._pending_count},
         }
 
     def cleanup(self) -> None:
         """Retire the batch once every result was collected; else keep it for a rerun."""
         try:
-            if self._pending or self._buffer:
+            if self._pending_count or self._buffer:
                 logger.info(
                     "keeping %d unfinished jobs in batches %s for a rerun",
-                    len(self._pending) + len(self._buffer),
+                    self._pending_count + len(self._buffer),
                     sorted(self.record.batches),
                 )
                 return
@@ -298,21 +298,28 @@ class BOINCRemoteInterface:
             raise _user_error(error) from None
         for key, task_id, _, _ in self._buffer:
             self.record.submitted[key] = batch_id
-            self._pending[_job_name(batch_id, key)] = task_id
+            self._await(batch_id, key, task_id)
         self.record.save()
         logger.info("submitted %d jobs as batch %d", len(jobs), batch_id)
         self._buffer.clear()
 
+    @property
+    def _pending_count(self) -> int:
+        return sum(len(jobs) for jobs in self._pending.values())
+
+    def _await(self, batch_id: int, key: str, task_id: int) -> None:
+        self._pending.setdefault(batch_id, {})[_job_name(batch_id, key)] = task_id
+
     def _collect(self) -> list[Completion]:
         completions: list[Completion] = []
-        for batch_id in {int(name.split("_")[1]) for name in self._pending}:
+        for batch_id, pending in list(self._pending.items()):
             status = self.client.query_batch(batch_id)
             for job in status.jobs:
-                task_id = self._pending.get(job.name)
+                task_id = pending.get(job.name)
                 if task_id is None:
                     continue
                 if status.state == BatchState.ABORTED and job.status not in ("done", "error"):
-                    del self._pending[job.name]
+                    del pending[job.name]
                     completions.append(
                         Completion(
                             task_id, None, detail=f"batch {batch_id} was aborted on the server"
@@ -321,8 +328,10 @@ class BOINCRemoteInterface:
                 elif job.status in ("done", "error"):
                     completion = self._completion(task_id, job)
                     if completion is not None:
-                        del self._pending[job.name]
+                        del pending[job.name]
                         completions.append(completion)
+            if not pending:
+                del self._pending[batch_id]
         return completions
 
     def _completion(self, task_id: int, job) -> Completion | None:

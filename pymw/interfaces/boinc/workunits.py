@@ -145,13 +145,16 @@ class WorkunitFactory:
         self.project, self.batch, self.args, self.stdlib_zip = project, batch, args, stdlib_zip
         self._staged: set[str] = set()
         self._output_template = self._template("out", output_template(args))
+        # Per batch, not per job: a template or archive is written and hashed once.
+        self._input_templates: dict[tuple[str, ...], str] = {}
+        self._archive_names: dict[Path, str] = {}
 
     def _template(self, kind: str, text: str) -> str:
         relative = f"templates/pymw_{kind}_{digest(text.encode())[:12]}"
         write_if_changed(self.project.root / relative, text)
         return relative
 
-    def _stage(self, physical_name: str, data: bytes | None = None, source: Path | None = None):
+    def _stage(self, physical_name: str, content: bytes | str | Path) -> None:
         """Put a file into the download hierarchy once (what bin/stage_file does)."""
         if physical_name in self._staged:
             return
@@ -159,12 +162,24 @@ class WorkunitFactory:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(target.name + ".pymw-tmp")
-            if source is not None:
-                shutil.copyfile(source, temporary)
+            if isinstance(content, Path):
+                shutil.copyfile(content, temporary)
             else:
-                temporary.write_bytes(data)
+                temporary.write_bytes(content.encode() if isinstance(content, str) else content)
             temporary.replace(target)
         self._staged.add(physical_name)
+
+    def _input_template(self, open_names: tuple[str, ...]) -> str:
+        if open_names not in self._input_templates:
+            text = input_template(list(open_names), self.args)
+            self._input_templates[open_names] = self._template("in", text)
+        return self._input_templates[open_names]
+
+    def _archive_name(self, data_zip: Path) -> str:
+        """Staged archives are named by content, so BOINC files stay immutable."""
+        if data_zip not in self._archive_names:
+            self._archive_names[data_zip] = f"pymw_data_{digest(data_zip.read_bytes())[:16]}.zip"
+        return self._archive_names[data_zip]
 
     def line_for(
         self,
@@ -179,13 +194,12 @@ class WorkunitFactory:
             StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME),
             StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME),
         ]
-        self._stage(files[0].physical_name, script.encode("utf-8"))
+        self._stage(files[0].physical_name, script)
         self._stage(files[1].physical_name, input_bytes)
         if data_zip is not None:
-            zip_digest = digest(data_zip.read_bytes())[:16]
-            files.append(StagedFile(f"pymw_data_{zip_digest}.zip", data_zip.name))
-            self._stage(files[2].physical_name, source=data_zip)
-        template = self._template("in", input_template([f.open_name for f in files], self.args))
+            files.append(StagedFile(self._archive_name(data_zip), data_zip.name))
+            self._stage(files[2].physical_name, data_zip)
+        template = self._input_template(tuple(f.open_name for f in files))
         command = [
             SCRIPT_OPEN_NAME,
             *([self.stdlib_zip] if self.stdlib_zip else []),
