@@ -8,11 +8,14 @@ Used by the test suite and by users to run a BOINC batch end to end on one machi
     from pymw.testing.boinc_sandbox import Sandbox
     sandbox = Sandbox.open(directory)        # makes the project if needed
     clients = sandbox.start(clients=1, exit_when_idle=True)
-    ...
+    with Volunteer(sandbox):                 # clients that stay up report lazily
+        ...
     sandbox.stop()
 """
 
 from .client import BoincClient
 from .sandbox import Sandbox, SandboxError
+from .volunteer import Volunteer
+from .webuser import reachable_temp_dir
 
-__all__ = ["BoincClient", "Sandbox", "SandboxError"]
+__all__ = ["BoincClient", "Sandbox", "SandboxError", "Volunteer", "reachable_temp_dir"]

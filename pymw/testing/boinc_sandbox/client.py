@@ -29,6 +29,8 @@ GLOBAL_PREFS = (
 )
 PID_FILE = "client.pid"
 LOG_FILE = "client.log"
+#: Written by the client once up: the password boinccmd needs.
+GUI_RPC_AUTH_FILE = "gui_rpc_auth.cfg"
 SETTINGS_FILE = "sandbox_client.json"
 #: How long the client may take to shut down after its apps are gone.
 STOP_GRACE_SECONDS = 15.0
@@ -101,7 +103,7 @@ class BoincClient:
         return wait_until(lambda: not self.running, timeout, interval=0.5)
 
     def boinccmd(self, *args: str) -> str:
-        password = (self.data_dir / "gui_rpc_auth.cfg").read_text().strip()
+        password = (self.data_dir / GUI_RPC_AUTH_FILE).read_text().strip()
         run = subprocess.run(
             [BOINCCMD, "--host", f"localhost:{self.gui_rpc_port}", "--passwd", password, *args],
             capture_output=True,
@@ -111,7 +113,13 @@ class BoincClient:
         return run.stdout + run.stderr
 
     def update(self) -> str:
-        """Make the client contact the scheduler now (it may wait minutes otherwise)."""
+        """Make the client contact the scheduler now (it may wait minutes otherwise).
+
+        A client still starting has no GUI RPC password yet: it contacts the project
+        on its own once up, so there is nothing to ask of it.
+        """
+        if not (self.data_dir / GUI_RPC_AUTH_FILE).exists():
+            return ""
         return self.boinccmd("--project", self.url, "update")
 
     def log(self) -> str:

@@ -29,12 +29,34 @@ HTTPD_NAME = "httpd"
 #: Where the sandbox CLI keeps its BOINC clients' data directories.
 CLIENTS_DIR = "clients"
 
-#: Seconds an idle daemon sleeps between passes (real daemons: about 5 s; shorter here
-#: so that a test's job moves through the server quickly).
+#: Seconds an idle feeder, transitioner, validator or assimilator sleeps between passes.
+#: Real ones sleep 5 s too, but a sandbox job passes four of them in turn, so they
+#: stay short here to keep tests quick; their order of work is the real one either way.
 DAEMON_SLEEP_SECONDS = 1.0
-#: Clients are asked to contact the scheduler at least this often (config.xml
-#: <next_rpc_delay>), so that a long-running client notices new work.
-NEXT_RPC_DELAY_SECONDS = 10
+#: The file_deleter's idle sleep: BOINC's default `--sleep_interval`. Kept real
+#: because it decides a race a user meets (an input deleted before or after the next
+#: batch stages it); tests that need the losing order force it, not wait for it.
+FILE_DELETER_SLEEP_SECONDS = 5.0
+#: config.xml values make_project writes (the real project's `config.xml` had these,
+#: and no <next_rpc_delay>: an idle client asks again only after 10 min to 24 h).
+MIN_SENDWORK_INTERVAL_SECONDS = 6
+DAILY_RESULT_QUOTA = 500
+MAX_WUS_TO_SEND = 50
+#: Seconds a client is told to wait when the scheduler cannot open the database
+#: (sched_config's default maintenance_delay).
+MAINTENANCE_DELAY_SECONDS = 3600
+#: A validator's transient error (script exit 3) retries the workunit this much later
+#: (validator.cpp's DELAYED transition).
+VALIDATE_RETRY_SECONDS = 6 * 3600
+#: The web side's own system user when the sandbox is started as root (Apache's
+#: www-data on Debian); made with useradd if it is missing.
+WEB_USER = "boincweb"
+#: The directory holding the SQLite file: both the project owner and the web user
+#: write it (they reach MySQL over a socket on a real server).
+DB_DIR = "db"
+#: Present while the database "server" is up: `Sandbox.database_down()` removes it,
+#: and every process then fails to connect, as with MySQL stopped.
+DB_UP_FILE = "mysqld_running"
 #: Defaults of create_work for fields not given in the template or on the command line.
 CREATE_WORK_DEFAULTS: dict[str, float] = {
     "rsc_fpops_est": 3600e9,
@@ -79,6 +101,9 @@ class ValidateState(IntEnum):
     INIT = 0
     VALID = 1
     INVALID = 2
+    NO_CHECK = 3
+    INCONCLUSIVE = 4
+    TOO_LATE = 5
 
 
 class FileDeleteState(IntEnum):
@@ -128,3 +153,7 @@ class BatchState(IntEnum):
 #: What real BOINC's project_flops() gives a project without credit (no host ever got
 #: any in the sandbox): estimate_batch divides a batch's FLOPs by it.
 PROJECT_FLOPS_WITHOUT_CREDIT = 1e9
+
+
+#: BOINC's VAL_RESULT_TRANSIENT_ERROR: a validator script's "try again later" status.
+VAL_RESULT_TRANSIENT_ERROR = 3

@@ -15,8 +15,10 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from .constants import CREATE_WORK_DEFAULTS
+from .db import DatabaseDown
 from .layout import Project
 from .signing import md5_file
 from .templates import InputFile, TemplateError, process_input_template
@@ -155,13 +157,28 @@ def create_job(project: Project, database, app: str, app_id: int, spec: JobSpec)
     )
 
 
-def create_work_main(project: Project, argv: list[str]) -> int:
+#: What the real create_work prints when MySQL is down (boincerror(ERR_DB_CANT_CONNECT)).
+DB_OPEN_ERROR = "create_work: error opening database: can't connect to database"
+
+
+def create_work_main(
+    project: Project, argv: list[str], stdin: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """bin/create_work; the web side calls it in-process with its own streams (it runs
+    as the web user, who may not be able to reach the interpreter bin/ scripts name)."""
+    stdin = stdin or sys.stdin
+    stderr = stderr or sys.stderr
     try:
         spec = parse_args(argv)
         app = spec.options.get("appname")
         if not app:
             raise UsageError("missing --appname")
-        with project.connect() as database:
+        try:
+            database = project.connect()
+        except DatabaseDown:
+            print(DB_OPEN_ERROR, file=stderr)
+            return 1
+        with database:
             row = database.one("SELECT id FROM app WHERE name = ?", app)
             if row is None:
                 raise UsageError(f"app {app} not found")
@@ -169,7 +186,7 @@ def create_work_main(project: Project, argv: list[str]) -> int:
                 with database.transaction():
                     create_job(project, database, app, row["id"], spec)
                 return 0
-            for line in sys.stdin:
+            for line in stdin:
                 if not line.strip():
                     continue
                 line_spec = parse_args(shlex.split(line), allowed=JOB_OPTIONS)
@@ -181,6 +198,6 @@ def create_work_main(project: Project, argv: list[str]) -> int:
                 with database.transaction():
                     create_job(project, database, app, row["id"], job)
     except (UsageError, ValueError) as error:
-        print(f"create_work: {error}", file=sys.stderr)
+        print(f"create_work: {error}", file=stderr)
         return 1
     return 0

@@ -4,7 +4,10 @@ Stands in for the BOINC server's MySQL database (schema `db/schema.sql`). Tables
 column names are the real ones, trimmed to what the sandbox's daemons, scheduler and
 tools use; state values are those of `constants`. Every process of the sandbox (tools,
 daemons, HTTP side) opens the file itself, like BOINC's processes each connect to MySQL;
-WAL mode and a busy timeout let them write concurrently.
+WAL mode and a busy timeout let them write concurrently. The file lives in the project's
+db/ directory, which the project owner and the web user may both write; the database
+counts as down while db/mysqld_running is missing (`Project.connect` raises
+DatabaseDown), which `Sandbox.database_down()` uses to stand for a stopped MySQL.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ CREATE TABLE IF NOT EXISTS result (
     sent_time INTEGER NOT NULL DEFAULT 0, received_time INTEGER NOT NULL DEFAULT 0,
     name TEXT UNIQUE NOT NULL, exit_status INTEGER NOT NULL DEFAULT 0,
     stderr_out TEXT NOT NULL DEFAULT '', xml_doc_in TEXT NOT NULL,
-    cpu_time REAL NOT NULL DEFAULT 0,
+    cpu_time REAL NOT NULL DEFAULT 0, elapsed_time REAL NOT NULL DEFAULT 0,
     xml_doc_out TEXT NOT NULL DEFAULT '', validate_state INTEGER NOT NULL DEFAULT 0,
     file_delete_state INTEGER NOT NULL DEFAULT 0, appid INTEGER NOT NULL,
     app_version_id INTEGER NOT NULL DEFAULT 0, batch INTEGER NOT NULL DEFAULT 0,
@@ -77,6 +80,13 @@ CREATE TABLE IF NOT EXISTS result (
     -- 1 once the feeder has put the result into the job cache the scheduler sends from
     -- (shared memory in real BOINC)
     in_feeder_cache INTEGER NOT NULL DEFAULT 0);
+-- per host and app version: the daily quota (sched_version.cpp's daily_quota_exceeded)
+CREATE TABLE IF NOT EXISTS host_app_version (
+    host_id INTEGER NOT NULL, app_version_id INTEGER NOT NULL,
+    max_jobs_per_day INTEGER NOT NULL, n_jobs_today INTEGER NOT NULL DEFAULT 0,
+    -- the local day (days since 1970) n_jobs_today counts
+    day INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (host_id, app_version_id));
 CREATE INDEX IF NOT EXISTS result_wu ON result (workunitid);
 CREATE INDEX IF NOT EXISTS result_state ON result (server_state, in_feeder_cache);
 CREATE INDEX IF NOT EXISTS wu_transition ON workunit (transition_time);
@@ -95,8 +105,15 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
         "credit_estimate": "REAL NOT NULL DEFAULT 0",
         "credit_canonical": "REAL NOT NULL DEFAULT 0",
     },
-    "result": {"cpu_time": "REAL NOT NULL DEFAULT 0"},
+    "result": {
+        "cpu_time": "REAL NOT NULL DEFAULT 0",
+        "elapsed_time": "REAL NOT NULL DEFAULT 0",
+    },
 }
+
+
+class DatabaseDown(Exception):
+    """The database server cannot be reached (MySQL stopped, on a real server)."""
 
 
 class Database:

@@ -7,7 +7,11 @@ the remote-submission pages submit_rpc_handler.php, job_file.php, get_output3.ph
 and `http://127.0.0.1:<port>/<name>_cgi/` (cgi = the scheduler, file_upload_handler).
 Endpoints live in `endpoints/`, one module per BOINC program or page; add a module to
 ENDPOINT_MODULES to serve a new one. Run as `python -m
-pymw.testing.boinc_sandbox.http_server PROJECT_DIR` (what `sandbox.Sandbox` does).
+pymw.testing.boinc_sandbox.http_server PROJECT_DIR [--as-web-user]` (what
+`sandbox.Sandbox` does). With --as-web-user (root only) it binds its port, loads
+everything it needs, then becomes `webuser.WEB_USER`, as Apache serves as www-data:
+the pages then read and write the project with that user's rights. In-thread servers
+(`serve_in_thread`, unit tests) run as the caller.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .endpoints import (
 )
 from .endpoints.base import Area, Endpoint, Request, Response
 from .layout import Project
+from .webuser import drop_to_web_user
 
 ENDPOINT_MODULES = (
     master,
@@ -153,8 +158,35 @@ def serve_in_thread(project: Project) -> ThreadingHTTPServer:
     return server
 
 
+def _load_everything() -> None:
+    """Import what the pages load lazily, while the interpreter's files are readable.
+
+    The web user may not be able to read the interpreter's library (e.g. under /root).
+    The pages import their modules at load time; the multipart form parser (email)
+    and the error handler's traceback module load more on first use, so they are
+    used once here.
+    """
+    import traceback  # noqa: F401  (the server's error handler imports it lazily)
+
+    from .endpoints.base import Request as WarmUp
+    from .endpoints.submit_util import parse_form
+
+    boundary = "warmup"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="request"\r\n\r\n<x/>\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file_0"; filename="f"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\ndata\r\n--{boundary}--\r\n"
+    ).encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    parse_form(WarmUp("POST", "", {}, headers, body))
+
+
 def main(argv: list[str]) -> int:
-    server = make_server(Project.load(Path(argv[0])))
+    project = Project.load(Path(argv[0]))
+    server = make_server(project)
+    if "--as-web-user" in argv[1:]:
+        _load_everything()
+        drop_to_web_user()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
     server.server_close()

@@ -3,8 +3,10 @@
 Stands in for `tools/make_project` of BOINC server release 1.6.2. The layout, the
 `config.xml` sections and the download/upload hierarchy are the real ones, so that
 tools written against this directory work against a real project. What differs: the
-database is an SQLite file in the project directory instead of MySQL, and there is no
-`html/` tree (the HTTP side is served by `http_server`).
+database is an SQLite file in `db/` instead of MySQL (`db/` is writable by the project
+owner and the web user, who both reach MySQL on a real server), and there is no
+`html/` tree (the HTTP side is served by `http_server`). File modes are those of a
+real project (see `webuser`): upload/ writable by the web user, download/ not.
 """
 
 from __future__ import annotations
@@ -18,8 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import db
-from .constants import DB_FILE, FANOUT, HTTPD_NAME, NEXT_RPC_DELAY_SECONDS, PLATFORM
+from .constants import (
+    DAILY_RESULT_QUOTA,
+    DB_DIR,
+    DB_FILE,
+    DB_UP_FILE,
+    FANOUT,
+    HTTPD_NAME,
+    MAX_WUS_TO_SEND,
+    MIN_SENDWORK_INTERVAL_SECONDS,
+    PLATFORM,
+)
 from .signing import write_code_sign_keys
+from .webuser import mkdir_like_parent, set_project_modes
 
 #: Platforms listed in a fresh project.xml (a subset of make_project's list).
 DEFAULT_PLATFORMS = {
@@ -32,7 +45,11 @@ DEFAULT_PLATFORMS = {
 #: Daemons every fresh project runs; apps add their validators and assimilators.
 DEFAULT_DAEMONS = ("feeder -d 3", "transitioner -d 3", "file_deleter -d 3")
 #: Tools make_project puts into bin/ (the daemons are added by `tools.install_bin`).
-PROJECT_DIRS = ("bin", "templates", "apps", "keys", "results", "download", "upload")
+PROJECT_DIRS = ("bin", "templates", "apps", "keys", "results", "download", "upload", DB_DIR)
+#: The sandbox's own config.xml flag (no real server has it): send every result with
+#: <report_immediately/>. A real project gets that per app with <report_immediately/>
+#: in the output template's <result>, which the sandbox honours too.
+REPORT_IMMEDIATELY_FLAG = "sandbox_report_immediately"
 
 
 def short_hostname() -> str:
@@ -50,7 +67,7 @@ def dir_hier_path(top: Path, name: str, fanout: int = FANOUT, create: bool = Tru
     """Path of `name` in a hashed download/upload hierarchy (BOINC's dir_hier_path)."""
     directory = top / filename_hash(name, fanout)
     if create:
-        directory.mkdir(parents=True, exist_ok=True)
+        mkdir_like_parent(directory)
     return directory / name
 
 
@@ -147,9 +164,20 @@ class Project:
     def pid_dir(self) -> Path:
         return self.root / f"pid_{self.host}"
 
+    def config_flag(self, tag: str) -> bool:
+        """A boolean <config> option: `<tag/>` or `<tag>1</tag>` (BOINC's parse_bool)."""
+        config = ET.parse(self.root / "config.xml").getroot().find("config")
+        element = config.find(tag) if config is not None else None
+        return element is not None and (element.text or "").strip() not in ("0",)
+
     @property
     def db_path(self) -> Path:
-        return self.root / DB_FILE
+        return self.root / DB_DIR / DB_FILE
+
+    @property
+    def db_up_file(self) -> Path:
+        """Present while the database is up (`Sandbox.database_down()` removes it)."""
+        return self.root / DB_DIR / DB_UP_FILE
 
     @property
     def httpd_pid_file(self) -> Path:
@@ -165,6 +193,9 @@ class Project:
         return dir_hier_url(self.download_url, name, self.fanout)
 
     def connect(self) -> db.Database:
+        """A connection; raises db.DatabaseDown while the database is down."""
+        if not self.db_up_file.exists():
+            raise db.DatabaseDown("Can't connect to the sandbox database server (it is down)")
         return db.Database(self.db_path)
 
 
@@ -181,11 +212,20 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     return element
 
 
-def make_project(root: Path, port: int, long_name: str = "PyMW BOINC sandbox") -> Project:
+def make_project(
+    root: Path,
+    port: int,
+    long_name: str = "PyMW BOINC sandbox",
+    report_immediately: bool = False,
+) -> Project:
     """Create a project directory like `make_project` does, with an admin account.
 
     The port is part of the master URL, the identity of a BOINC project, so it is fixed
-    here and kept for the life of the directory.
+    here and kept for the life of the directory. config.xml has what the real
+    project's had: min_sendwork_interval 6, daily_result_quota 500, send_result_abort,
+    and no next_rpc_delay. `report_immediately` sets the sandbox-only flag that makes
+    the scheduler send every job with <report_immediately/> (a real one never does);
+    without it, clients report lazily, on a later scheduler RPC.
     """
     root = Path(root).resolve()
     name = re.sub(r"[^a-z0-9_]", "_", root.name.lower()) or "sandbox"
@@ -209,12 +249,15 @@ def make_project(root: Path, port: int, long_name: str = "PyMW BOINC sandbox") -
         "key_dir": f"{root / 'keys'}/",
         "app_dir": str(root / "apps"),
         "log_dir": str(root / f"log_{host}"),
-        "min_sendwork_interval": "0",
-        "max_wus_to_send": "50",
-        "next_rpc_delay": str(NEXT_RPC_DELAY_SECONDS),
+        "min_sendwork_interval": str(MIN_SENDWORK_INTERVAL_SECONDS),
+        "max_wus_to_send": str(MAX_WUS_TO_SEND),
+        "daily_result_quota": str(DAILY_RESULT_QUOTA),
+        "send_result_abort": "1",
         "dont_generate_upload_certificates": "1",
         "ignore_upload_certificates": "1",
     }
+    if report_immediately:
+        values[REPORT_IMMEDIATELY_FLAG] = "1"
     for tag, value in values.items():
         _sub(config, tag, value)
     _sub(boinc, "tasks")
@@ -232,12 +275,14 @@ def make_project(root: Path, port: int, long_name: str = "PyMW BOINC sandbox") -
 
     write_code_sign_keys(root / "keys")
     project = Project.load(root)
+    project.db_up_file.touch()
     with project.connect() as database:
         database.create_schema()
         database.add_user("sandbox", "sandbox@127.0.0.1", submit_all=True)
     from .tools import install_bin  # tools imports layout: resolve the cycle lazily
 
     install_bin(project, python=sys.executable)
+    set_project_modes(project)
     return project
 
 

@@ -5,6 +5,12 @@ wraps one project directory; `start()` runs its HTTP side (what Apache does for 
 project), `bin/start` (the daemons) and any number of real BOINC clients; `stop()` ends
 them all. Everything runs as background processes with pid files in the project, so a
 later command (or another process) can stop them.
+
+Started as root, the HTTP side runs as its own user (`webuser.WEB_USER`), so the
+project directory must be reachable by that user (not below a 0700 directory such as
+/root or pytest's tmp_path). Clients report lazily, as with a real server: a harness
+that plays the volunteer calls `update_clients()` (or runs a `Volunteer`) to make them
+report and fetch now, which real volunteers' clients do on their own schedule.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +30,17 @@ from .constants import CLIENTS_DIR, HTTPD_NAME, PLATFORM, AssimilateState, Serve
 from .control import daemon_states
 from .layout import Project, add_app_to_project_xml, add_daemon, make_project
 from .processes import end_process, free_port, read_pid, spawn, wait_until
+from .webuser import (
+    WebUserError,
+    check_web_reachable,
+    grant_download_write,
+    separate_web_user,
+)
 
 #: Seconds to wait for the HTTP side to answer after it was started.
 HTTP_START_TIMEOUT = 20.0
+#: Longest a daemon takes to notice the database is down (its idle sleep, and more).
+DAEMONS_NOTICE_SECONDS = 15.0
 
 
 class SandboxError(Exception):
@@ -36,8 +52,14 @@ class Sandbox:
     project: Project
 
     @classmethod
-    def open(cls, directory: Path, create: bool = True) -> Sandbox:
-        """The sandbox in directory; a new project is made there if there is none."""
+    def open(
+        cls, directory: Path, create: bool = True, report_immediately: bool = False
+    ) -> Sandbox:
+        """The sandbox in directory; a new project is made there if there is none.
+
+        `report_immediately` (new projects only) makes the scheduler send every job with
+        <report_immediately/>, which no real server does: only for tests that say so.
+        """
         directory = Path(directory).resolve()
         if (directory / "config.xml").exists():
             return cls(Project.load(directory))
@@ -45,7 +67,13 @@ class Sandbox:
             raise SandboxError(f"{directory} is not a sandbox project (no config.xml)")
         if directory.exists() and any(directory.iterdir()):
             raise SandboxError(f"{directory} is not empty and not a sandbox project")
-        return cls(make_project(directory, port=free_port()))
+        try:
+            project = make_project(
+                directory, port=free_port(), report_immediately=report_immediately
+            )
+        except WebUserError as error:
+            raise SandboxError(str(error)) from error
+        return cls(project)
 
     # What a user or test needs to talk to the project.
     @property
@@ -90,12 +118,17 @@ class Sandbox:
             return
         if self._http_answers():
             raise SandboxError(f"something else already serves {self.url}; stop it first")
+        try:
+            check_web_reachable(self.project)
+        except WebUserError as error:
+            raise SandboxError(str(error)) from error
         spawn(
             [
                 sys.executable,
                 "-m",
                 "pymw.testing.boinc_sandbox.http_server",
                 str(self.project.root),
+                *(["--as-web-user"] if separate_web_user() else []),
             ],
             log=self.project.log_dir / f"{HTTPD_NAME}.log",
             pid_file=self.project.httpd_pid_file,
@@ -144,6 +177,51 @@ class Sandbox:
                 )
             )
         return started
+
+    def clients(self) -> list[BoincClient]:
+        """The clients this sandbox started that are still running."""
+        clients = [BoincClient.from_dir(d) for d in self.client_dirs()]
+        return [c for c in clients if c.running]
+
+    def update_clients(self) -> None:
+        """Make every running client contact the scheduler now (boinccmd update).
+
+        The scheduler asks for no early report and no next RPC, so a client that stays
+        up reports finished tasks and fetches new ones only when it gets round to it
+        (10 min to 24 h when idle); a real volunteer's client does that on its own
+        schedule. A test harness calls this, or runs a `Volunteer`, instead of waiting.
+        """
+        for client in self.clients():
+            client.update()
+
+    @contextmanager
+    def database_down(self) -> Iterator[None]:
+        """The database server is stopped inside the block, as MySQL can be.
+
+        Every process then fails to connect like BOINC's: bin/create_work prints
+        "create_work: error opening database: ..." and exits 1, the scheduler answers
+        "Server can't open database", the daemons exit ("DB connection lost"). On
+        leaving, the database is up again and, if the daemons had been running, what
+        cron's `bin/start --cron` does within 5 minutes is done at once.
+        """
+        daemons_were_up = any(pid for _, pid in daemon_states(self.project))
+        self.project.db_up_file.unlink()
+        try:
+            yield
+        finally:
+            if daemons_were_up:  # each notices within its sleep interval
+                wait_until(
+                    lambda: not any(pid for _, pid in daemon_states(self.project)),
+                    DAEMONS_NOTICE_SECONDS,
+                )
+            self.project.db_up_file.touch()
+            if daemons_were_up:
+                self.run_tool("start", "--cron")
+
+    def grant_web_download_write(self) -> None:
+        """Let the web user write download/, as an admin does for job_file.php uploads
+        by running `webuser.GRANT_DOWNLOAD_COMMAND` in the project directory."""
+        grant_download_write(self.project)
 
     def stop(self) -> None:
         """End clients (apps first), daemons and the HTTP side."""

@@ -9,7 +9,8 @@ key files and signatures are in BOINC's text format, so the real client accepts 
   DigestInfo, which is why `cryptography`'s sign() cannot be used), raised to d, in the
   same hex format.
 
-Keys are generated with `cryptography`, never by hand.
+Keys are generated with `cryptography` (the `boinc` extra), never by hand; it is
+imported only when a key is made, so the rest of the sandbox loads without it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING
 
 from .constants import KEY_BITS, KEY_EXPONENT, MAX_RSA_MODULUS_LEN
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 PRIVATE_KEY_FILE = "code_sign_private"
 PUBLIC_KEY_FILE = "code_sign_public"
@@ -119,6 +122,8 @@ def parse_private_key(text: str) -> PrivateKey:
 
 def write_code_sign_keys(key_dir: Path) -> None:
     """Generate the project's code-signing key pair (what `crypt_prog -genkey` does)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=KEY_EXPONENT, key_size=KEY_BITS)
     public = key.public_key().public_numbers()
     key_dir.mkdir(parents=True, exist_ok=True)

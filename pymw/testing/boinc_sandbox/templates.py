@@ -82,6 +82,7 @@ def process_input_template(
         )
     numbers = [int(slot.findtext("number", str(i))) for i, slot in enumerate(slots)]
     by_number = dict(zip(numbers, files, strict=True))
+    slot_for = dict(zip(numbers, slots, strict=True))
 
     doc = ET.Element("fragment")
     for number in sorted(by_number):
@@ -91,6 +92,8 @@ def process_input_template(
         _sub(info, "url", f.url)
         _sub(info, "md5_cksum", f.md5)
         _sub(info, "nbytes", str(f.nbytes))
+        # Flags such as <no_delete/> and <sticky/> go with the file, as in the real one.
+        info.extend(child for child in slot_for[number] if child.tag != "number")
     workunit = _sub(doc, "workunit")
     template_wu = body.find("workunit")
     fields: dict[str, float] = {}

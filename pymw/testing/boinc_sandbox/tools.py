@@ -32,6 +32,7 @@ TOOLS: dict[str, Callable[[Project, list[str]], int]] = {
     "file_deleter": file_deleter.main,
     "sample_trivial_validator": validators.trivial_main,
     "sample_bitwise_validator": validators.bitwise_main,
+    "script_validator": validators.script_main,
     "script_assimilator": assimilators.script_main,
     "sample_assimilator": assimilators.sample_main,
 }

@@ -1,7 +1,9 @@
 """What every daemon shares: its command line, its log lines and its main loop.
 
 Real BOINC daemons take `-d N` (log level) and exit on an option they do not know;
-they check the `stop_daemons` switch on each pass and sleep when there is nothing to do.
+they check the `stop_daemons` switch on each pass and sleep when there is nothing to do
+(`--sleep_interval N`). They exit when the database goes away ("DB connection lost"):
+`bin/start --cron` (cron, every 5 min on a real server) starts them again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..constants import DAEMON_SLEEP_SECONDS, STOP_DAEMONS_FILE
-from ..db import Database
+from ..db import Database, DatabaseDown
 from ..layout import Project
 
 
@@ -56,14 +58,28 @@ def log(message: str) -> None:
     print(f"{stamp} [normal   ] {message}", flush=True)
 
 
+#: How often an idle daemon looks at the stop switch while it sleeps.
+STOP_CHECK_SECONDS = 0.2
+
+
+def _idle(project: Project, seconds: float) -> None:
+    """Sleep between passes, but end the sleep once bin/stop sets the stop switch: a
+    test's teardown need not wait out file_deleter's 5 s."""
+    deadline = time.monotonic() + seconds
+    stop_file = project.root / STOP_DAEMONS_FILE
+    while not stop_file.exists() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, STOP_CHECK_SECONDS))
+
+
 def run_daemon(
     program: str,
     project: Project,
     options: Options,
     one_pass: Callable[[Database], bool],
+    default_sleep: float = DAEMON_SLEEP_SECONDS,
 ) -> int:
     """Call one_pass until the stop switch is set; sleep after passes that did nothing."""
-    sleep = float(options.values.get("sleep_interval", DAEMON_SLEEP_SECONDS))
+    sleep = float(options.values.get("sleep_interval", default_sleep))
     log(f"Starting {program}")
     try:
         with project.connect() as database:
@@ -71,8 +87,13 @@ def run_daemon(
             while (project.root / "config.xml").exists() and not (
                 project.root / STOP_DAEMONS_FILE
             ).exists():
+                if not project.db_up_file.exists():
+                    raise DaemonExit("DB connection lost, exiting")
                 if not one_pass(database):
-                    time.sleep(sleep)
+                    _idle(project, sleep)
+    except DatabaseDown as error:
+        log(f"boinc_db.open failed: {error}")
+        return 1
     except DaemonExit as error:
         log(str(error))
         return error.status
@@ -85,6 +106,7 @@ def main_for(
     setup: Callable[[Project, Options], Callable[[Database], bool]],
     value_options: tuple[str, ...] = (),
     flags: tuple[str, ...] = (),
+    default_sleep: float = DAEMON_SLEEP_SECONDS,
 ) -> Callable[[Project, list[str]], int]:
     """Make a bin/ entry point: parse options, let setup build the pass, run the loop."""
 
@@ -92,10 +114,13 @@ def main_for(
         try:
             options = parse_options(program, argv, value_options, flags)
             one_pass = setup(project, options)
+        except DatabaseDown as error:
+            log(f"boinc_db.open failed: {error}")
+            return 1
         except DaemonExit as error:
             log(str(error))
             return error.status
-        return run_daemon(program, project, options, one_pass)
+        return run_daemon(program, project, options, one_pass, default_sleep)
 
     return main
 

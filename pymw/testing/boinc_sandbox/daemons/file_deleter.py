@@ -2,7 +2,10 @@
 
 Stands in for BOINC's sched/file_deleter.cpp. It deletes the input files of workunits
 whose file_delete_state is READY (except <no_delete/> ones) and the output files of
-results whose file_delete_state is READY. It takes the real options
+results whose file_delete_state is READY. Like the real one it counts no references: an
+input file that other workunits (of this or a later batch) still name is deleted all
+the same, and those workunits' downloads then fail. It sleeps 5 s when idle, the real
+default (`--sleep_interval`). It takes the real options
 --preserve_wu_files, --preserve_result_files, --input_files_only and
 --output_files_only; like the real one it has no -dont_delete_batches, and any unknown
 option makes it exit.
@@ -10,7 +13,7 @@ option makes it exit.
 
 from __future__ import annotations
 
-from ..constants import FileDeleteState
+from ..constants import FILE_DELETER_SLEEP_SECONDS, FileDeleteState
 from ..db import Database
 from ..jobs import input_file_names, output_files
 from ..layout import Project
@@ -40,8 +43,8 @@ def setup(project: Project, options: Options):
             for wu in wus:
                 if inputs:
                     for name in input_file_names(wu["xml_doc"], deletable_only=True):
+                        log(f"[WU#{wu['id']}] deleting {name}")
                         project.download_path(name, create=False).unlink(missing_ok=True)
-                    log(f"[WU#{wu['id']} {wu['name']}] deleted input files")
                 database.update("workunit", wu["id"], file_delete_state=FileDeleteState.DONE)
             results = database.all(
                 "SELECT id, name, xml_doc_in FROM result WHERE file_delete_state = ?",
@@ -57,4 +60,4 @@ def setup(project: Project, options: Options):
     return one_pass
 
 
-main = main_for("file_deleter", setup, flags=FLAGS)
+main = main_for("file_deleter", setup, flags=FLAGS, default_sleep=FILE_DELETER_SLEEP_SECONDS)

@@ -5,7 +5,8 @@ transition_time has come it: times out results past their report deadline; marks
 workunit in error when it has more than max_error_results errors, more than
 max_success_results successes, or would need more than max_total_results results;
 creates results up to target_nresults; asks for validation once min_quorum results
-succeeded; and marks files for deletion once the workunit is assimilated.
+succeeded (and for each later one, against the canonical result); and marks files for
+deletion once the workunit is assimilated.
 """
 
 from __future__ import annotations
@@ -88,9 +89,13 @@ def transition(project: Project, database: Database, wu: Row, now: int) -> None:
         if error_mask:
             log(f"[WU#{wu['id']} {wu['name']}] error_mask {error_mask}")
             changes.update(error_mask=error_mask, assimilate_state=AssimilateState.READY)
-        unvalidated = [r for r in successes if r["validate_state"] == ValidateState.INIT]
-        if not error_mask and unvalidated and len(successes) >= wu["min_quorum"]:
-            changes["need_validate"] = 1
+
+    # A new successful result is validated once there are min_quorum successes, or at
+    # once against the canonical result if there is one (a straggler).
+    unvalidated = [r for r in successes if r["validate_state"] == ValidateState.INIT]
+    quorum = wu["canonical_resultid"] or len(successes) >= wu["min_quorum"]
+    if not error_mask and unvalidated and quorum:
+        changes["need_validate"] = 1
 
     if error_mask or wu["canonical_resultid"]:
         for r in state[ServerState.UNSENT]:

@@ -3,26 +3,29 @@
 Stands in for `html/user/get_output3.php` of BOINC 8.3 with
 `action=get_file&result_id=R&index=I[&download=1]`. It serves the files that
 sample_assimilator moved to results/<batch>/<wu_name>__file_<open_name> (the "assim
-move" layout): before assimilation, or with another assimilator, there is nothing to
-serve. The user is the one logged in by the `auth` cookie (the authenticator), as on
-every BOINC web page; someone else's batch gets "not owner". With `download=1` the
-file comes as an attachment (`do_download`); without, HTML-escaped inside `<pre>`.
-Errors are HTML pages ("Unable to handle request"), as `error_page` makes them.
-Not supported: action=get_batch_zip and get_batch_tar.
+move" layout). Like the real page it checks no authenticator and no ownership: anyone
+who knows a result id gets its output. It does not check that the file is there
+either: for an output not assimilated yet (or with another assimilator) it answers
+HTTP 200 with an empty body, `Content-Length: 0` and, with `download=1`, a
+`Content-Disposition: attachment` header (PHP's readfile() of a missing file), and
+logs PHP's warning to the web side's log. An empty body therefore means "not there",
+never an empty result. Errors it does check ("no result", "bad index") are HTML
+pages ("Unable to handle request"), as `error_page` makes them. Not supported:
+action=get_batch.
 """
 
 from __future__ import annotations
 
+import sys
 from html import escape
-from http.cookies import SimpleCookie
+from pathlib import Path
 
-from ..db import Database
+from ..db import Database, DatabaseDown
 from ..jobs import assimilated_output_path, output_files
 from ..layout import Project
 from .base import Area, Endpoint, Request, Response
 
 PAGE = "get_output3.php"
-LOGIN_PAGE = "login_form.php"
 
 
 class PageError(Exception):
@@ -37,16 +40,6 @@ def error_page(message: str) -> Response:
     return Response(body=body.encode(), content_type="text/html")
 
 
-def _logged_in_user(database: Database, request: Request):
-    cookie = SimpleCookie(
-        next((v for k, v in request.headers.items() if k.lower() == "cookie"), "")
-    )
-    morsel = cookie.get("auth")
-    if morsel is None or not morsel.value:
-        return None
-    return database.one("SELECT * FROM user WHERE authenticator = ?", morsel.value)
-
-
 def _int_arg(request: Request, name: str) -> int:
     try:
         return int(request.query[name][0])
@@ -54,46 +47,51 @@ def _int_arg(request: Request, name: str) -> int:
         raise PageError(f"missing or bad parameter: {name}") from error
 
 
-def get_file(project: Project, database: Database, request: Request, user) -> Response:
+def _php_warning(function: str, path: Path) -> None:
+    """What PHP writes to Apache's error log for a file it cannot open."""
+    print(
+        f"PHP Warning:  {function}({path}): Failed to open stream: No such file or directory"
+        f" in html/user/{PAGE}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def get_file(project: Project, database: Database, request: Request) -> Response:
     result = database.one("SELECT * FROM result WHERE id = ?", _int_arg(request, "result_id"))
     if result is None:
         raise PageError("no result")
     wu = database.one("SELECT * FROM workunit WHERE id = ?", result["workunitid"])
     if wu is None:
         raise PageError("no workunit")
-    batch = database.one("SELECT user_id FROM batch WHERE id = ?", wu["batch"])
-    if batch is None or batch["user_id"] != user["id"]:
-        raise PageError("not owner")
     outputs = output_files(project, result["xml_doc_in"])
     index = _int_arg(request, "index")
     if not 0 <= index < len(outputs):
         raise PageError("bad index")
     path = assimilated_output_path(project, wu["batch"], wu["name"], outputs[index].open_name)
-    if not path.is_file():
-        raise PageError(f"output file {path.name} not found")
     if request.query.get("download", [""])[0]:
-        return Response(
-            file=path,
-            content_type="application/octet-stream",
-            headers={"Content-Disposition": f"attachment; filename={path.name}"},
-        )
+        headers = {"Content-Disposition": f"attachment; filename={path.name}"}
+        if not path.is_file():
+            _php_warning("readfile", path)
+            return Response(content_type="application/octet-stream", headers=headers)
+        return Response(file=path, content_type="application/octet-stream", headers=headers)
+    if not path.is_file():
+        _php_warning("file_get_contents", path)
+        return Response(body=b"<pre>\n</pre>\n", content_type="text/html")
     text = escape(path.read_text(errors="replace"), quote=False)
     return Response(body=f"<pre>\n{text}</pre>\n".encode(), content_type="text/html")
 
 
 def get_output3(project: Project, request: Request) -> Response:
-    with project.connect() as database:
-        user = _logged_in_user(database, request)
-        if user is None:
-            # get_logged_in_user() sends a visitor who is not logged in to the login page.
-            location = f"{project.master_url}{LOGIN_PAGE}?next_url={PAGE}"
-            return Response(status=302, content_type="text/html", headers={"Location": location})
-        if request.query.get("action", [""])[0] != "get_file":
-            return Response(content_type="text/html")
-        try:
-            return get_file(project, database, request, user)
-        except PageError as error:
-            return error_page(str(error))
+    if request.query.get("action", [""])[0] != "get_file":
+        return Response(content_type="text/html")
+    try:
+        with project.connect() as database:
+            return get_file(project, database, request)
+    except PageError as error:
+        return error_page(str(error))
+    except DatabaseDown:
+        return error_page("Can't connect to database")
 
 
 ENDPOINTS = [Endpoint("GET", Area.HTML, PAGE, get_output3)]

@@ -8,7 +8,10 @@ sent twice:
   indices of the names not in download/;
 - `upload_files` is a multipart POST: the form field `request=<upload_files>…` and one
   attachment per file (`file_0`, `file_1`, …) whose filename is the physical name; each
-  goes to download/<hash>/<name>, where `local_staged` inputs are looked up.
+  goes to download/<hash>/<name>, where `local_staged` inputs are looked up. The web
+  user must be able to write download/, which a project made by make_project does not
+  allow (see `webuser.GRANT_DOWNLOAD_COMMAND`); until then every upload fails with the
+  real page's "upload_files(): could not move <tmp> to <path>".
 
 Not modelled: the job_file and batch_file_assoc tables and the job_file_deleter daemon
 that expire files (the sandbox keeps them until the project is deleted).
@@ -16,6 +19,7 @@ that expire files (the sandbox keeps them until the project is deleted).
 
 from __future__ import annotations
 
+import secrets
 import xml.etree.ElementTree as ET
 
 from ..db import Database
@@ -37,10 +41,20 @@ def query_files(project: Project, database: Database, root: ET.Element, _form: F
 
 def upload_files(project: Project, database: Database, root: ET.Element, form: Form) -> str:
     check_submit_permissions(database, root, None)
+    failures = ""
     for upload in form.files:
         if not is_valid_filename(upload.filename):
             raise XmlError(f"{upload.filename} is not a valid filename")
-        project.download_path(upload.filename).write_bytes(upload.data)
+        # PHP keeps the upload in a temporary file and rename()s it into place.
+        temporary = f"/tmp/php{secrets.token_hex(3)}"
+        try:
+            path = project.download_path(upload.filename)
+            path.write_bytes(upload.data)
+        except OSError:
+            path = project.download_path(upload.filename, create=False)
+            failures += f"could not move {temporary} to {path} "
+    if failures:
+        raise XmlError(f"upload_files(): {failures}")
     return "<success/>\n"
 
 

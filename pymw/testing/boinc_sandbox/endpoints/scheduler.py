@@ -5,13 +5,25 @@ as the Debian client 7.20.5 sees it (see tests/data/boinc_reference/ for a real
 exchange). It authenticates the account, gives a new host its hostid, sends the
 code-signing key to a client that lacks it, records reported results and acknowledges
 them, and sends jobs the feeder has cached: for each, the app, its app version's signed
-files, the workunit's input files, the workunit, the output files and the result,
-marked <report_immediately/>. Not supported: anonymous platform (app_info.xml),
-plan classes chosen by host capability, homogeneous redundancy, credit.
+files, the workunit's input files, the workunit, the output files and the result.
+
+As strict as the real one (config.xml of a project made by make_project):
+- no <report_immediately/> unless the output template's <result> has it (or the
+  sandbox-only flag `sandbox_report_immediately`): clients report lazily, on a later RPC;
+- <request_delay> min_sendwork_interval, and no work to a host that asks again sooner
+  ("Not sending work - last request too recent");
+- <send_result_abort/>: for each task the client still has (<other_results>), a
+  <result_abort> if the server does not know it or its workunit was cancelled, a
+  <result_abort_if_not_started> if its workunit is assimilated or it timed out;
+- <daily_result_quota>: at most that many jobs per CPU, app version and day to a host;
+- the database down: "Server can't open database", <project_is_down/>.
+Not supported: anonymous platform (app_info.xml), plan classes chosen by host
+capability, homogeneous redundancy, credit, the host's error-driven quota cuts.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -19,15 +31,20 @@ from dataclasses import dataclass, field
 from sqlite3 import Row
 
 from ..constants import (
+    DAILY_RESULT_QUOTA,
+    MAINTENANCE_DELAY_SECONDS,
+    MAX_WUS_TO_SEND,
     SCHEDULER_VERSION,
     STOP_SCHED_FILE,
+    AssimilateState,
     ClientState,
     Outcome,
     ServerState,
     ValidateState,
+    WuError,
 )
-from ..db import Database
-from ..layout import Project
+from ..db import Database, DatabaseDown
+from ..layout import REPORT_IMMEDIATELY_FLAG, Project
 from ..signing import PUBLIC_KEY_FILE
 from ..templates import parse_fragment, to_text
 from .base import Area, Endpoint, Request, Response, xml_response
@@ -51,6 +68,7 @@ class ReportedResult:
     state: int
     exit_status: int
     cpu_time: float
+    elapsed_time: float
     stderr_out: str
     files: list[ReportedFile]
     file_info_xml: str
@@ -70,6 +88,8 @@ class SchedulerRequest:
     p_ncpus: int
     p_fpops: float
     results: list[ReportedResult] = field(default_factory=list)
+    #: Names of the tasks the client has and is not reporting (<other_results>).
+    other_results: list[str] = field(default_factory=list)
 
     @property
     def wants_work(self) -> bool:
@@ -98,6 +118,7 @@ def parse_request(text: str) -> SchedulerRequest:
                 state=int(_number(element, "state")),
                 exit_status=int(_number(element, "exit_status")),
                 cpu_time=_number(element, "final_cpu_time"),
+                elapsed_time=_number(element, "final_elapsed_time"),
                 stderr_out=stderr.group(1) if stderr else "",
                 files=[
                     ReportedFile(
@@ -123,6 +144,9 @@ def parse_request(text: str) -> SchedulerRequest:
         p_ncpus=int(_number(host, "p_ncpus", 1)),
         p_fpops=_number(host, "p_fpops", 1e9) or 1e9,
         results=results,
+        other_results=[
+            (e.findtext("name") or "").strip() for e in root.iterfind("other_results/other_result")
+        ],
     )
 
 
@@ -144,10 +168,10 @@ class Reply:
         return "\n".join(lines) + "\n"
 
 
-def _refuse(reply: Reply, message: str) -> str:
+def _refuse(reply: Reply, message: str, delay: int = REFUSED_DELAY) -> str:
     reply.head += [
         f'<message priority="high">{message}</message>',
-        f"<request_delay>{REFUSED_DELAY}</request_delay>",
+        f"<request_delay>{delay}</request_delay>",
     ]
     return reply.text()
 
@@ -196,6 +220,7 @@ def _record_results(
             validate_state=ValidateState.INIT,
             exit_status=reported.exit_status,
             cpu_time=reported.cpu_time,
+            elapsed_time=reported.elapsed_time,
             stderr_out=reported.stderr_out,
             xml_doc_out=reported.file_info_xml,
             received_time=now,
@@ -243,6 +268,7 @@ def _add_app_version(
 
 
 def _add_job(
+    project: Project,
     reply: Reply,
     database: Database,
     result: Row,
@@ -280,7 +306,8 @@ def _add_job(
         ("plan_class", version["plan_class"]),
     ):
         ET.SubElement(element, tag).text = value
-    ET.SubElement(element, "report_immediately")
+    if project.config_flag(REPORT_IMMEDIATELY_FLAG):
+        ET.SubElement(element, "report_immediately")
     template_result = result_doc.find("result")
     element.extend(list(template_result) if template_result is not None else [])
     reply.body.append(to_text(element).rstrip())
@@ -297,6 +324,55 @@ def _add_job(
     database.update("workunit", wu["id"], transition_time=min(wu["transition_time"], deadline))
 
 
+class DailyQuota:
+    """A host's jobs per app version and day (host_app_version.max_jobs_per_day,
+    daily_result_quota in config.xml, scaled by the host's CPUs)."""
+
+    def __init__(self, project: Project, database: Database, host: Row, now: int) -> None:
+        self.database = database
+        self.host = host
+        # the day is named by its local midnight
+        self.day = int(time.mktime((*time.localtime(now)[:3], 0, 0, 0, 0, 0, -1)))
+        self.per_cpu = int(project.config_value("daily_result_quota", str(DAILY_RESULT_QUOTA)))
+        self.limit = self.per_cpu * max(1, host["p_ncpus"])
+        self.exceeded = False
+
+    def take(self, app_version_id: int) -> bool:
+        """Count one job for the app version; False (and send none) if over quota."""
+        key = (self.host["id"], app_version_id)
+        row = self.database.one(
+            "SELECT * FROM host_app_version WHERE host_id = ? AND app_version_id = ?", *key
+        )
+        if row is None:
+            self.database.insert(
+                "host_app_version",
+                host_id=key[0],
+                app_version_id=key[1],
+                max_jobs_per_day=self.per_cpu,
+                day=self.day,
+            )
+            row = self.database.one(
+                "SELECT * FROM host_app_version WHERE host_id = ? AND app_version_id = ?", *key
+            )
+        done = row["n_jobs_today"] if row["day"] == self.day else 0
+        if done >= row["max_jobs_per_day"] * max(1, self.host["p_ncpus"]):
+            self.exceeded = True
+            return False
+        self.database.execute(
+            "UPDATE host_app_version SET n_jobs_today = ?, day = ?"
+            " WHERE host_id = ? AND app_version_id = ?",
+            done + 1,
+            self.day,
+            *key,
+        )
+        return True
+
+    def delay_until_tomorrow(self, now: int) -> int:
+        """Seconds until a random time in the first hour of the next day (as the real
+        one, so that hosts over quota don't all come back at midnight)."""
+        return self.day + 86400 - now + random.randrange(3600)
+
+
 def _send_work(
     project: Project,
     reply: Reply,
@@ -304,9 +380,10 @@ def _send_work(
     request: SchedulerRequest,
     host: Row,
     now: int,
+    quota: DailyQuota,
 ) -> int:
     wanted = max(request.work_req_seconds, request.cpu_req_secs)
-    max_jobs = int(project.config_value("max_wus_to_send", "50"))
+    max_jobs = int(project.config_value("max_wus_to_send", str(MAX_WUS_TO_SEND)))
     candidates = database.all(
         "SELECT result.id AS result_id, workunit.id AS wu_id FROM result"
         " JOIN workunit ON workunit.id = result.workunitid"
@@ -329,11 +406,44 @@ def _send_work(
         if version is None:
             continue
         result = database.one("SELECT * FROM result WHERE id = ?", candidate["result_id"])
-        _add_job(reply, database, result, wu, version, request.platform, host, now)
+        if not quota.take(version["id"]):
+            continue
+        _add_job(project, reply, database, result, wu, version, request.platform, host, now)
         wus.add(wu["id"])
         sent += 1
         seconds += wu["rsc_fpops_est"] / host["p_fpops"]
     return sent
+
+
+#: Why a task the client has is aborted (handle_request.cpp's ABORT_REASON_*).
+ABORT_NOT_FOUND = "result not in request"
+ABORT_CANCELLED = "WU cancelled"
+ABORT_ASSIMILATED = "WU assimilated"
+ABORT_TIMED_OUT = "result timed out"
+
+
+def _result_aborts(database: Database, request: SchedulerRequest, host: Row) -> list[str]:
+    """<result_abort>s and <result_abort_if_not_started>s (send_result_abort)."""
+    lines = []
+    for name in request.other_results:
+        row = database.one(
+            "SELECT result.server_state, result.outcome, workunit.error_mask,"
+            " workunit.assimilate_state FROM result JOIN workunit"
+            " ON workunit.id = result.workunitid WHERE result.name = ? AND result.hostid = ?",
+            name,
+            host["id"],
+        )
+        if row is None or row["error_mask"] & WuError.CANCELLED:
+            lines.append(f"<result_abort>\n    <name>{name}</name>\n</result_abort>")
+            lines.append(f'<message priority="low">Result {name} is no longer usable</message>')
+        elif row["assimilate_state"] == AssimilateState.DONE or (
+            row["server_state"] == ServerState.OVER and row["outcome"] == Outcome.NO_REPLY
+        ):
+            lines.append(
+                "<result_abort_if_not_started>\n"
+                f"    <name>{name}</name>\n</result_abort_if_not_started>"
+            )
+    return lines
 
 
 def schedule(project: Project, database: Database, request: SchedulerRequest, now: int) -> str:
@@ -347,14 +457,40 @@ def schedule(project: Project, database: Database, request: SchedulerRequest, no
         return _refuse(
             reply, "Invalid or missing account key.  To fix, remove and add this project."
         )
-    with database.transaction():
-        host, new_host = _host_for(database, request, user, now)
-        acks = _record_results(database, request, host, now)
-        sent = _send_work(project, reply, database, request, host, now) if request.wants_work else 0
     interval = int(project.config_value("min_sendwork_interval", "0"))
     next_rpc = int(project.config_value("next_rpc_delay", "0"))
+    messages: list[str] = []
+    with database.transaction():
+        previous = database.one("SELECT rpc_time FROM host WHERE id = ?", request.hostid)
+        host, new_host = _host_for(database, request, user, now)
+        acks = _record_results(database, request, host, now)
+        too_soon = previous is not None and now - previous["rpc_time"] < interval
+        quota = DailyQuota(project, database, host, now)
+        sent = 0
+        if request.wants_work and too_soon:
+            messages.append(
+                '<message priority="low">Not sending work - last request too recent:'
+                f" {now - previous['rpc_time']} sec</message>"
+            )
+            # the real one adds 1% in case the client's clock runs a little fast
+            interval = int(interval * 1.01) + 1
+        elif request.wants_work:
+            sent = _send_work(project, reply, database, request, host, now, quota)
+        aborts = (
+            _result_aborts(database, request, host)
+            if project.config_flag("send_result_abort")
+            else []
+        )
+    delay = interval
+    if request.wants_work and not sent and quota.exceeded:
+        messages.append(
+            f'<message priority="low">(reached daily quota of {quota.limit} tasks)</message>'
+        )
+        delay = max(delay, quota.delay_until_tomorrow(now))
+    elif request.wants_work and not sent and not too_soon:
+        messages.append('<message priority="low">Project has no tasks available</message>')
     reply.head += [
-        *([f"<request_delay>{interval}</request_delay>"] if interval else []),
+        *([f"<request_delay>{delay}</request_delay>"] if delay else []),
         *([f"<next_rpc_delay>{next_rpc}</next_rpc_delay>"] if next_rpc else []),
         f"<project_name>{project.long_name}</project_name>",
         f"<userid>{user['id']}</userid>",
@@ -362,13 +498,13 @@ def schedule(project: Project, database: Database, request: SchedulerRequest, no
         f"<user_create_time>{user['create_time']}</user_create_time>",
         *([f"<hostid>{host['id']}</hostid>"] if new_host else []),
         f"<host_create_time>{host['create_time']}</host_create_time>",
+        *messages,
     ]
-    if request.wants_work and not sent:
-        reply.head.append('<message priority="low">Project has no tasks available</message>')
     if not request.has_code_sign_key:
         key = (project.key_dir / PUBLIC_KEY_FILE).read_text()
         reply.head.append(f"<code_sign_key>\n{key}</code_sign_key>")
     reply.head += acks
+    reply.head += aborts
     return reply.text()
 
 
@@ -391,8 +527,13 @@ def handle_scheduler(project: Project, request: Request) -> Response:
     except (ET.ParseError, ValueError) as error:
         reply = _refuse(Reply(project), f"Bad scheduler request: {error}")
     else:
-        with project.connect() as database:
-            reply = schedule(project, database, parsed, int(time.time()))
+        try:
+            with project.connect() as database:
+                reply = schedule(project, database, parsed, int(time.time()))
+        except DatabaseDown:
+            reply = Reply(project)
+            reply.head.append("<project_is_down/>")
+            reply = _refuse(reply, "Server can't open database", MAINTENANCE_DELAY_SECONDS)
     _keep_exchange(project, text, reply)
     return xml_response(reply)
 

@@ -8,7 +8,7 @@ estimate_batch, query_batch, query_job, abort_batch, retire_batch, get_templates
 submit_batch works as the real one: it looks up the app, checks submit rights, checks
 each job's input-file count against the app's input template (templates/<app>_in),
 stages `inline` inputs as `jf_<md5>` in the download hierarchy, inserts the batch row,
-runs the project's `bin/create_work --appname A --batch N ... --stdin` once for the
+runs the project's `create_work --appname A --batch N ... --stdin` once for the
 whole batch (one line per job), then marks the batch in progress. query_batch computes
 fraction_done, nerror_jobs and completion from the workunits (`get_batch_params`).
 Not supported: input modes local, semilocal and sandbox (paths and sandboxes on the
@@ -18,8 +18,8 @@ server), per-job templates, allocation priorities, query_batches, abort_jobs.
 from __future__ import annotations
 
 import email.utils
+import io
 import shlex
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from ..constants import (
     ServerState,
     WuError,
 )
+from ..create_work import create_work_main
 from ..db import Database
 from ..layout import Project
 from .base import Area, Endpoint
@@ -161,9 +162,12 @@ def stage_file(project: Project, file: JobFile) -> str:
     if file.mode == "inline":
         data = file.source.encode()
         name = f"jf_{md5(data).hexdigest()}"
-        path = project.download_path(name)
-        if not path.exists():
-            path.write_bytes(data)
+        try:
+            path = project.download_path(name)
+            if not path.exists():
+                path.write_bytes(data)
+        except OSError as error:
+            raise XmlError(f"can't write input file {name}: {error.strerror}") from error
         return name
     raise XmlError(f"unsupported file mode: {file.mode}")
 
@@ -180,28 +184,21 @@ def _create_work_line(job: Job) -> str:
 
 
 def submit_jobs(project: Project, app: Row, batch_id: int, jobs: list[Job], params) -> None:
-    """One `bin/create_work --stdin` run for the whole batch, as the real handler does."""
-    argv = [
-        str(project.bin_dir / "create_work"),
-        "--appname",
-        app["name"],
-        "--batch",
-        str(batch_id),
-    ]
+    """One `create_work --stdin` run for the whole batch, as the real handler does.
+
+    It runs in this (web user's) process: the web user need not reach the interpreter
+    that bin/create_work names, but runs the same code with the same messages.
+    """
+    argv = ["--appname", app["name"], "--batch", str(batch_id)]
     for option in JOB_PARAMS:
         if _float(params, option):
             argv += [f"--{option}", _text(params, option)]
     if _float(params, "delay_bound"):
         argv += ["--delay_bound", str(int(_float(params, "delay_bound")))]
-    run = subprocess.run(
-        [*argv, "--stdin"],
-        cwd=project.root,
-        input="".join(_create_work_line(job) + "\n" for job in jobs),
-        capture_output=True,
-        text=True,
-    )
-    if run.returncode:
-        raise XmlError(f"create_work failed: {run.stdout}{run.stderr}".strip())
+    errors = io.StringIO()
+    lines = io.StringIO("".join(_create_work_line(job) + "\n" for job in jobs))
+    if create_work_main(project, [*argv, "--stdin"], stdin=lines, stderr=errors):
+        raise XmlError(f"create_work failed: {errors.getvalue()}".strip())
 
 
 def _owned_batch(database: Database, batch_id: int, user: Row) -> Row:

@@ -21,7 +21,7 @@ from html import escape
 from sqlite3 import Row
 from urllib.parse import parse_qs
 
-from ..db import Database
+from ..db import Database, DatabaseDown
 from ..layout import Project
 from .base import Request, Response, xml_response
 
@@ -111,6 +111,8 @@ def rpc_handler(
                 body = operation(project, database, root, form)
         except XmlError as error:
             body = error_xml(str(error))
+        except DatabaseDown:
+            body = error_xml("Can't connect to database")
         return xml_response(f"{XML_HEADER}<{root.tag}>\n{body}</{root.tag}>\n")
 
     return handle

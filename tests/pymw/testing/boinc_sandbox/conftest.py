@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pymw.testing.boinc_sandbox import Sandbox
+from pymw.testing.boinc_sandbox import Sandbox, reachable_temp_dir
 from pymw.testing.boinc_sandbox.constants import PLATFORM
 from pymw.testing.boinc_sandbox.layout import Project, make_project
 from pymw.testing.boinc_sandbox.processes import free_port
@@ -50,9 +50,17 @@ def reference() -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
+def base_dir() -> Iterator[Path]:
+    """Where projects go: a directory the web user can reach (pytest's tmp_path has a
+    0700 parent, which a web side running as another user cannot enter)."""
+    with reachable_temp_dir() as directory:
+        yield directory
+
+
+@pytest.fixture
+def project(base_dir: Path) -> Project:
     """A fresh project directory; nothing running."""
-    return make_project(tmp_path / "proj", port=free_port())
+    return make_project(base_dir / "proj", port=free_port())
 
 
 def write_app(directory: Path) -> Path:
@@ -74,9 +82,9 @@ def add_test_app(sandbox: Sandbox, directory: Path, assimilator: str) -> None:
 
 
 @pytest.fixture
-def app_sandbox(tmp_path: Path) -> Sandbox:
+def app_sandbox(base_dir: Path, tmp_path: Path) -> Sandbox:
     """A sandbox with the test app, its templates and a script assimilator (not running)."""
-    sandbox = Sandbox.open(tmp_path / "proj")
+    sandbox = Sandbox.open(base_dir / "proj")
     log = tmp_path / "assimilated.log"
     script = sandbox.project.bin_dir / "record_assim"
     script.write_text(ASSIMILATOR.format(log=log))
@@ -86,10 +94,10 @@ def app_sandbox(tmp_path: Path) -> Sandbox:
 
 
 @pytest.fixture
-def remote_sandbox(tmp_path: Path) -> Sandbox:
+def remote_sandbox(base_dir: Path, tmp_path: Path) -> Sandbox:
     """A sandbox with the test app and sample_assimilator, whose moved outputs
     get_output3.php serves (not running)."""
-    sandbox = Sandbox.open(tmp_path / "proj")
+    sandbox = Sandbox.open(base_dir / "proj")
     add_test_app(sandbox, tmp_path, f"sample_assimilator -d 3 --app {APP}")
     return sandbox
 

@@ -11,7 +11,8 @@ import pytest
 from conftest import APP
 
 from pymw.testing.boinc_sandbox import Sandbox
-from pymw.testing.boinc_sandbox.processes import is_alive
+from pymw.testing.boinc_sandbox.constants import ServerState
+from pymw.testing.boinc_sandbox.processes import is_alive, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +66,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_starts_and_stops_cleanly(tmp_path: Path):
-    directory = str(tmp_path / "cli_proj")
+def test_cli_starts_and_stops_cleanly(base_dir: Path):
+    directory = str(base_dir / "cli_proj")
     try:
         started = _cli("start", "--dir", directory, "--clients", "1")
         assert started.returncode == 0, started.stderr
@@ -85,3 +86,37 @@ def test_cli_starts_and_stops_cleanly(tmp_path: Path):
     after = json.loads(_cli("status", "--dir", directory, "--json").stdout)
     assert not after["http"]["pid"] and not any(d["running"] for d in after["daemons"])
     assert not any(c["pid"] for c in after["clients"])
+
+
+def test_a_client_that_stays_up_reports_only_when_updated(running: Sandbox, tmp_path):
+    """Lazy reporting with the real client: its task is done and uploaded, but the
+    server hears of it only once the client is told to update (as a volunteer would).
+    The client itself reports at once a task due within a day: the deadline is later."""
+    source = tmp_path / "input.txt"
+    source.write_text("lazy\n")
+    running.run_tool("stage_file", str(source))
+    running.run_tool(
+        "create_work",
+        "--appname",
+        APP,
+        "--wu_name",
+        "lazy",
+        "--delay_bound",
+        "200000",
+        "input.txt",
+    )
+    assert running.wait_for("results_ready_to_send", 1, timeout=30)
+    client = running.add_client(exit_when_idle=False)
+    try:
+        uploaded = running.project.upload_dir
+        assert wait_until(lambda: any(uploaded.rglob("lazy_0_*")), 90), client.log()[-3000:]
+        assert not running.wait_for("results_reported", 1, timeout=15), client.log()[-3000:]
+        with running.project.connect() as database:
+            state = database.one("SELECT server_state FROM result WHERE name = 'lazy_0'")[0]
+        assert state == ServerState.IN_PROGRESS
+        running.update_clients()
+        assert running.wait_for("results_reported", 1, timeout=30), client.log()[-3000:]
+        assert running.wait_for("workunits_assimilated", 1, timeout=30)
+    finally:
+        client.stop()
+    assert "LAZY" in (tmp_path / "assimilated.log").read_text()

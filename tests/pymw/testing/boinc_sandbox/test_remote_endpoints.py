@@ -209,23 +209,46 @@ def test_job_file_query_and_multipart_upload(served):
     assert "not a valid filename" in bad
 
 
-def test_get_output3_serves_moved_outputs_to_the_owner(served):
+def test_get_output3_serves_moved_outputs_to_anyone(served):
     _submit_captured(served)
     result_id = _finish_job(served, "ref_batch_1795306430_j0", b"<A & B>\n")
     url = f"{served.url}get_output3.php?action=get_file&result_id={result_id}&index=0"
-    anonymous = requests.get(url, allow_redirects=False, timeout=30)
-    assert anonymous.status_code == 302 and "login_form.php" in anonymous.headers["Location"]
-    cookies = {"auth": served.authenticator}
-    download = requests.get(url + "&download=1", cookies=cookies, timeout=30)
-    assert download.content == b"<A & B>\n"
+    # Like the real page: no login, no owner check (no cookie is sent at all).
+    download = requests.get(url + "&download=1", allow_redirects=False, timeout=30)
+    assert download.status_code == 200 and download.content == b"<A & B>\n"
     assert download.headers["Content-Disposition"].startswith("attachment")
-    shown = requests.get(url, cookies=cookies, timeout=30).text
+    shown = requests.get(url, timeout=30).text
     assert shown == "<pre>\n&lt;A &amp; B&gt;\n</pre>\n"
-    bad_index = requests.get(url.replace("index=0", "index=1"), cookies=cookies, timeout=30)
+    bad_index = requests.get(url.replace("index=0", "index=1"), timeout=30)
     assert "bad index" in bad_index.text
+    assert "no result" in requests.get(url.replace(f"={result_id}&", "=999&"), timeout=30).text
+
+
+def _validated_not_assimilated(sandbox: Sandbox, wu_name: str) -> int:
+    """The validator's state of a job: canonical result set, assimilator not run yet."""
+    result_id = _finish_job(sandbox, wu_name, b"OUT")
+    with sandbox.project.connect() as database:
+        batch = database.one("SELECT batch FROM workunit WHERE name = ?", wu_name)["batch"]
+    assimilated_output_path(sandbox.project, batch, wu_name, "out").unlink()
+    return result_id
+
+
+def test_query_batch_says_done_before_the_output_can_be_fetched(served, capfd):
+    """A canonical result makes the job done; get_output3 then answers an empty 200."""
+    batch_id = _submit_captured(served)
+    result_id = _validated_not_assimilated(served, "ref_batch_1795306430_j0")
     with served.project.connect() as database:
-        other = database.add_user("other", "o@127.0.0.1", submit_all=True)
-    assert "not owner" in requests.get(url, cookies={"auth": other}, timeout=30).text
+        wu = database.one("SELECT * FROM workunit WHERE batch = ?", batch_id)
+    assert wu["assimilate_state"] != 2  # not assimilated
+    request = _captured(served, "query_batch_done_request.xml", batch_id)
+    done = ET.fromstring(_post(served, "submit_rpc_handler.php", request))
+    assert done.findtext("state") == "2" and done.findtext("job/status") == "done"
+    url = f"{served.url}get_output3.php?action=get_file&result_id={result_id}&index=0&download=1"
+    reply = requests.get(url, timeout=30)
+    assert reply.status_code == 200 and reply.content == b""
+    assert reply.headers["Content-Length"] == "0"
+    assert reply.headers["Content-Disposition"].startswith("attachment")
+    assert "readfile(" in capfd.readouterr().err  # PHP's warning, in the web side's log
 
 
 @pytest.mark.slow
@@ -233,6 +256,7 @@ def test_remote_round_trip_with_the_real_client(remote_sandbox: Sandbox):
     """submit_batch (inline input) -> real client runs it -> query_batch state 2 ->
     get_output3 gives the uppercased input -> retire_batch gives state 4."""
     job = JobSpec("remote_j0", files=[InputFile.inline("remote golden input\n")])
+    remote_sandbox.grant_web_download_write()  # inline inputs are written to download/
     try:
         remote_sandbox.start()
         with BoincRpcClient(remote_sandbox.url, remote_sandbox.authenticator) as rpc:
