@@ -7,16 +7,20 @@ How a task travels::
     submit_task ─▶ Job ─▶ execute(): buffered ─▶ wait(): staged files + one
     `bin/create_work --stdin` per dispatch round ─▶ workunit pymw_<batch>_<key>
        ─▶ volunteer's client runs pymw_1.03_<platform> (or python3) through the worker
-          contract ─▶ upload ─▶ validator ─▶ script_assimilator ─▶ bin/pymw_assimilator
+          contract ─▶ upload ─▶ script_validator ─▶ bin/pymw_validator (safe decode,
+          compare) ─▶ script_assimilator ─▶ bin/pymw_assimilator
        ─▶ <task dir>/<wu>.out (atomic rename) ─▶ wait() sees it ─▶ master decodes it
           with the safe codec (never unpickled) ─▶ future / get_result
 
 Setup runs on every start and is idempotent: daemons in config.xml, the app in
-project.xml (bin/xadd), the assimilator script in bin/, app versions under
+project.xml (bin/xadd), the assimilator and validator scripts in bin/, app versions under
 apps/pymw/<version>/<platform>/ (bin/update_versions --noconfirm signs them with keys/),
 and a daemon restart only when their config changed. A checkpoint in the task directory
 records the batch and its workunits, and workunit names come from task content, so an
-interrupted master run again creates no duplicates and collects every result once.
+interrupted master run again creates no duplicates and collects every result once. Each
+batch claims its number in the project's batch registry (registry.py), which also tells
+the server-side scripts where its task directory is and how to compare its results;
+files its workunits share are counted per batch and deleted by PyMW (shared_files.py).
 """
 
 from __future__ import annotations
@@ -33,18 +37,24 @@ from typing import TYPE_CHECKING, Any
 from ...errors import UserError
 from ..base import Completion, Job
 from ..waiting import Poller
-from . import assimilator
+from . import registry
 from .app_versions import default_worker_versions, frozen_worker_versions, install
 from .constants import (
     APP_NAME,
-    ASSIMILATOR_SCRIPT,
     CHECKPOINT_FILE,
+    DEFAULT_MAX_NBYTES,
+    DEFAULT_MIN_QUORUM,
+    DEFAULT_TARGET_NRESULTS,
+    OBSOLETE_DAEMONS,
     POLL_INTERVAL_MAX,
     POLL_INTERVAL_MIN,
+    PUBLIC_FILE_MODE,
     REQUIRED_DAEMONS,
     WU_ERROR_BITS,
 )
 from .project import BoincProject, BoincToolError, write_if_changed
+from .server_scripts import install_server_scripts
+from .shared_files import SharedFiles
 from .workunits import BoincArgs, TaskKeys, WorkunitFactory, default_templates
 
 if TYPE_CHECKING:
@@ -70,7 +80,8 @@ class Checkpoint:
     intended: set[str] = field(default_factory=set)
 
     @classmethod
-    def load_or_start(cls, task_dir: Path) -> Checkpoint:
+    def load_or_start(cls, task_dir: Path, project: BoincProject) -> Checkpoint:
+        """The task directory's batch, or a new one claimed in the project's registry."""
         path = task_dir / CHECKPOINT_FILE
         if path.exists():
             try:
@@ -82,7 +93,9 @@ class Checkpoint:
                 raise UserError(
                     f"{path} is damaged ({error}); remove it to start a new batch"
                 ) from None
-        return cls(path, int(time.time()))
+        checkpoint = cls(path, registry.claim_batch(str(project.root), int(time.time())))
+        checkpoint.save()  # a master killed from here on reruns this batch
+        return checkpoint
 
     def save(self) -> None:
         data = {
@@ -97,6 +110,29 @@ class Checkpoint:
 class _Pending:
     task_id: int
     keep_files: bool
+
+
+@dataclass(frozen=True)
+class ComparePolicy:
+    """How bin/pymw_validator compares a batch's results (set_boinc_args' validator)."""
+
+    validator: str = registry.COMPARE_EXACT
+    rtol: float = 0.0
+    atol: float = 0.0
+
+    @classmethod
+    def of(cls, validator: str, rtol: float | None, atol: float | None) -> ComparePolicy:
+        if validator not in (registry.COMPARE_EXACT, registry.COMPARE_FUZZY):
+            raise UserError(
+                f"set_boinc_args: validator must be 'exact' or 'fuzzy', got {validator!r}"
+            )
+        if validator == registry.COMPARE_EXACT and (rtol is not None or atol is not None):
+            raise UserError("set_boinc_args: rtol and atol need validator='fuzzy'")
+        rtol = 1e-9 if rtol is None else rtol  # math.isclose's default
+        atol = 0.0 if atol is None else atol
+        if not (rtol >= 0 and atol >= 0):
+            raise UserError(f"set_boinc_args: rtol and atol must be >= 0, got {rtol}, {atol}")
+        return cls(validator, float(rtol), float(atol))
 
 
 class BOINCInterface:
@@ -127,9 +163,10 @@ class BOINCInterface:
         self.task_dir = Path(task_path).resolve()
         self.task_dir.mkdir(parents=True, exist_ok=True)
         self.setup_changes = self._set_up(versions)
-        self.checkpoint = Checkpoint.load_or_start(self.task_dir)
-        self._register_batch()
+        self.checkpoint = Checkpoint.load_or_start(self.task_dir, self.project)
         self.boinc_args = BoincArgs()
+        self.compare_policy = ComparePolicy()
+        self._register_batch()
         self._factory: WorkunitFactory | None = None
         self._keys = TaskKeys(f"pymw_{self.checkpoint.batch}")
         self._buffer: list[tuple[str, str]] = []
@@ -145,40 +182,64 @@ class BOINCInterface:
 
             return BOINCRemoteInterface.from_options(options)
         app_args = getattr(options, "app_args", "") or ""
-        return cls(
+        interface = cls(
             getattr(options, "project_home", None),
             getattr(options, "app_path", None),
             app_args,
             num_workers=getattr(options, "num_workers", 1) or 1,
         )
+        quorum = getattr(options, "quorum", None)
+        if quorum:  # -q N: N results per task, all N must agree
+            interface.set_boinc_args(target_nresults=quorum, min_quorum=quorum)
+        return interface
 
     def set_boinc_args(
-        self, target_nresults: int = 2, min_quorum: int = 1, max_nbytes: int = 65536, **more: Any
+        self,
+        target_nresults: int = DEFAULT_TARGET_NRESULTS,
+        min_quorum: int = DEFAULT_MIN_QUORUM,
+        max_nbytes: int = DEFAULT_MAX_NBYTES,
+        *,
+        validator: str = registry.COMPARE_EXACT,
+        rtol: float | None = None,
+        atol: float | None = None,
+        **more: Any,
     ) -> None:
-        """Replication, quorum and output size of the workunits created from now on."""
+        """Replication, quorum and output size of the workunits created from now on, and
+        how their results are compared (for the whole batch: the last call wins).
+
+        PyMW 0.4's defaults (2 results, quorum 1) run every task twice and check neither
+        copy; min_quorum >= 2 makes the validator compare results (docs/boinc.md).
+        """
         if min_quorum < 1 or target_nresults < min_quorum or max_nbytes < 1:
             raise UserError(
                 "set_boinc_args needs 1 <= min_quorum <= target_nresults and max_nbytes >= 1"
             )
-        self.boinc_args = replace(
-            self.boinc_args,
-            target_nresults=target_nresults,
-            min_quorum=min_quorum,
-            max_nbytes=max_nbytes,
-            **more,
-        )
+        policy = ComparePolicy.of(validator, rtol, atol)
+        try:
+            self.boinc_args = replace(
+                self.boinc_args,
+                target_nresults=target_nresults,
+                min_quorum=min_quorum,
+                max_nbytes=max_nbytes,
+                **more,
+            )
+        except TypeError:
+            raise UserError(
+                f"set_boinc_args: unknown setting among {sorted(more)}; known: "
+                f"{', '.join(BoincArgs.__dataclass_fields__)}, validator, rtol, atol"
+            ) from None
+        self.compare_policy = policy
         self._factory = None
+        self._register_batch()
 
     # ------------------------------------------------------------------- setup
 
     def _set_up(self, versions) -> list[str]:
         """Make the project ready for the pymw app; returns what changed (empty: nothing)."""
         project, changes = self.project, []
-        script = Path(assimilator.__file__).read_text(encoding="utf-8")
-        if write_if_changed(project.root / "bin" / ASSIMILATOR_SCRIPT, script, mode=0o755):
-            changes.append(f"installed bin/{ASSIMILATOR_SCRIPT}")
+        changes += install_server_scripts(project.root)
         for relative, text in default_templates().items():
-            if write_if_changed(project.root / relative, text):
+            if write_if_changed(project.root / relative, text, mode=PUBLIC_FILE_MODE):
                 changes.append(f"wrote {relative}")
         if project.ensure_app():
             changes.append("added the pymw app (bin/xadd)")
@@ -186,16 +247,23 @@ class BOINCInterface:
         if added:
             project.run_tool("update_versions", "--noconfirm")
             changes += [f"app version {v.version} {v.platform}" for v in added]
-        if project.ensure_daemons(REQUIRED_DAEMONS):
-            changes.append("added daemons to config.xml")
-            project.restart_daemons()
+        changes += project.ensure_daemons(REQUIRED_DAEMONS, OBSOLETE_DAEMONS)
         for change in changes:
             logger.info("BOINC setup: %s", change)
         return changes
 
     def _register_batch(self) -> None:
-        registry = self.project.root / assimilator.BATCH_REGISTRY_DIR
-        write_if_changed(registry / f"pymw_{self.checkpoint.batch}", str(self.task_dir))
+        """Tell the server-side scripts where the batch's task directory is and how to
+        compare its results (registry.py)."""
+        entry = {
+            "task_dir": str(self.task_dir),
+            "compare": self.compare_policy.validator,
+            "rtol": self.compare_policy.rtol,
+            "atol": self.compare_policy.atol,
+            "max_nbytes": self.boinc_args.max_nbytes,
+        }
+        path = Path(registry.entry_path(str(self.project.root), self.checkpoint.batch))
+        write_if_changed(path, json.dumps(entry), mode=PUBLIC_FILE_MODE)
 
     # ------------------------------------------------------------- the protocol
 
@@ -226,6 +294,7 @@ class BOINCInterface:
         self._poller.wakeup()
 
     def get_status(self) -> dict[str, Any]:
+        notes = self._validation_notes()
         return {
             "name": "boinc",
             "project": str(self.project.root),
@@ -236,13 +305,18 @@ class BOINCInterface:
                 "done": self._counts["done"],
                 "error": self._counts["error"],
             },
+            # Workunits whose results the validator found different, or rejected as not
+            # PyMW outputs at all (undecodable, oversized): a host lied or broke.
+            "disagreed": sorted(notes.get("disagreed", ())),
+            "rejected": sorted(notes.get("rejected", ())),
         }
 
     def cleanup(self) -> None:
         """Remove the batch's files once every workunit was collected; else keep them.
 
         An interrupted master keeps its checkpoint and delivered outputs for the rerun.
-        BOINC's file_deleter removes download/upload files once a workunit is assimilated.
+        BOINC's file_deleter removes each workunit's own files once it is assimilated;
+        the shared ones (<no_delete/>) are deleted here once no other batch refers to them.
         """
         if self._pending or self._buffer:
             logger.info(
@@ -251,9 +325,12 @@ class BOINCInterface:
                 self.checkpoint.batch,
             )
             return
+        SharedFiles(self.project, self.checkpoint.batch).release()
+        (self.task_dir / registry.VALIDATION_LOG).unlink(missing_ok=True)
         self.checkpoint.path.unlink(missing_ok=True)
-        registry = self.project.root / assimilator.BATCH_REGISTRY_DIR
-        (registry / f"pymw_{self.checkpoint.batch}").unlink(missing_ok=True)
+        Path(registry.entry_path(str(self.project.root), self.checkpoint.batch)).unlink(
+            missing_ok=True
+        )
 
     # --------------------------------------------------------------- internals
 
@@ -300,8 +377,8 @@ class BOINCInterface:
             stem, suffix = os.path.splitext(entry.name)
             pending = self._pending.get(stem)
             if pending is None or suffix not in (
-                assimilator.OUTPUT_SUFFIX,
-                assimilator.ERROR_SUFFIX,
+                registry.OUTPUT_SUFFIX,
+                registry.ERROR_SUFFIX,
             ):
                 continue
             del self._pending[stem]
@@ -312,7 +389,7 @@ class BOINCInterface:
         data = _read_limited(path, self.boinc_args.max_nbytes)
         if not pending.keep_files:
             path.unlink(missing_ok=True)
-        if path.suffix == assimilator.OUTPUT_SUFFIX:
+        if path.suffix == registry.OUTPUT_SUFFIX:
             self._counts["done"] += 1
             if data is None:
                 return Completion(
@@ -323,7 +400,23 @@ class BOINCInterface:
                 )
             return Completion(pending.task_id, data)
         self._counts["error"] += 1
-        return Completion(pending.task_id, None, detail=_describe_error(wu_name, data))
+        disagreed = wu_name in self._validation_notes().get("disagreed", ())
+        return Completion(pending.task_id, None, detail=_describe_error(wu_name, data, disagreed))
+
+    def _validation_notes(self) -> dict[str, set[str]]:
+        """This batch's workunits in the validator's log, by kind (validator.py)."""
+        notes: dict[str, set[str]] = {}
+        prefix = f"pymw_{self.checkpoint.batch}_"
+        try:
+            lines = (self.task_dir / registry.VALIDATION_LOG).read_text().splitlines()
+        except FileNotFoundError:
+            return notes
+        for line in lines:
+            kind, _, rest = line.partition(" ")
+            wu_name = rest.partition(" ")[0]
+            if wu_name.startswith(prefix):
+                notes.setdefault(kind, set()).add(wu_name)
+        return notes
 
 
 def _read_limited(path: Path, limit: int) -> bytes | None:
@@ -333,13 +426,16 @@ def _read_limited(path: Path, limit: int) -> bytes | None:
     return None if len(data) > limit else data
 
 
-def _describe_error(wu_name: str, record: bytes | None) -> str:
+def _describe_error(wu_name: str, record: bytes | None, disagreed: bool = False) -> str:
     try:
         mask = int(json.loads(record or b"{}").get("error_mask", 0))
     except (ValueError, AttributeError):
         mask = 0
     reasons = [text for bit, text in WU_ERROR_BITS.items() if mask & bit] or ["unknown"]
-    return (
-        f"BOINC workunit {wu_name} failed (error mask {mask}: {', '.join(reasons)}); "
-        "the client's stderr is in the project's result records"
+    where = (
+        "its results disagreed (see get_status()['interface']['disagreed'] and the "
+        "validator's log in the project's log_<host>/)"
+        if disagreed
+        else "the client's stderr is in the project's result records"
     )
+    return f"BOINC workunit {wu_name} failed (error mask {mask}: {', '.join(reasons)}); {where}"

@@ -10,43 +10,30 @@ BOINCInterface installs this file as `<project>/bin/pymw_assimilator`, run by BO
 
 It reads nothing it delivers: outputs are copied, then renamed into place (atomic, so
 the master never sees half a file). A batch whose master runs on this machine names its
-task directory in `<project>/pymw_batches/<batch name>`: outputs go there as
+task directory in its batch registry entry (registry.py): outputs go there as
 `<wu_name>.out`, failures as `<wu_name>.error` records. Other batches were submitted
 remotely: their outputs go where sample_assimilator puts them,
 `results/<batch>/<wu_name>__file_out` (and `<wu_name>_error`), which get_output3.php
 serves. A non-zero exit stops the daemon, so it exits non-zero only when a delivery could
 not be made (and must be retried); outputs of unknown workunits are left alone.
-Standard library only: it runs with the server's python3.
+Standard library only: it runs with the server's python3, and imports only the copy of
+registry.py that setup installs beside it.
 """
 
 import json
 import os
-import re
 import shutil
 import sys
 
-BATCH_REGISTRY_DIR = "pymw_batches"
-OUTPUT_SUFFIX = ".out"
-ERROR_SUFFIX = ".error"
-RESULTS_DIR = "results"
-OUTPUT_OPEN_NAME = "out"
-# Upload names are <result name>_<file index>, and result names <wu name>_<replica>.
-# PyMW's workunits are pymw_<batch>_<task key>.
-RESULT_FILE = re.compile(r"^(?P<wu>pymw_(?P<batch>\d+)_[0-9a-f]+)_\d+(_r\d+)?_\d+$")
-WU_NAME = re.compile(r"^pymw_(?P<batch>\d+)_[0-9a-f]+$")
-
-
-def project_dir() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:  # installed in the project's bin/, beside the registry module setup copies there
+    import pymw_registry as registry
+except ImportError:  # imported as part of PyMW
+    from pymw.interfaces.boinc import registry
 
 
 def task_dir_of(batch: str) -> str | None:
-    registry = os.path.join(project_dir(), BATCH_REGISTRY_DIR, f"pymw_{batch}")
-    try:
-        with open(registry, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return None
+    entry = registry.read_entry(registry.project_dir_of_script(__file__), batch)
+    return None if entry is None else entry.get("task_dir")
 
 
 def place(data_source: str | None, text: str | None, target: str) -> None:
@@ -64,17 +51,19 @@ def destination(batch: str, wu_name: str, error: bool) -> str:
     """The local master's task directory, or sample_assimilator's layout for remote batches."""
     task_dir = task_dir_of(batch)
     if task_dir is not None:
-        return os.path.join(task_dir, wu_name + (ERROR_SUFFIX if error else OUTPUT_SUFFIX))
-    results = os.path.join(project_dir(), RESULTS_DIR, batch)
+        suffix = registry.ERROR_SUFFIX if error else registry.OUTPUT_SUFFIX
+        return os.path.join(task_dir, wu_name + suffix)
+    project = registry.project_dir_of_script(__file__)
+    results = os.path.join(project, registry.RESULTS_DIR, batch)
     os.makedirs(results, exist_ok=True)
     return os.path.join(
-        results, f"{wu_name}_error" if error else f"{wu_name}__file_{OUTPUT_OPEN_NAME}"
+        results, f"{wu_name}_error" if error else f"{wu_name}__file_{registry.OUTPUT_OPEN_NAME}"
     )
 
 
 def deliver_outputs(wu_id: str, paths: list[str]) -> int:
     for path in paths:
-        match = RESULT_FILE.match(os.path.basename(path))
+        match = registry.RESULT_FILE.match(os.path.basename(path))
         if match is None:
             print(f"pymw_assimilator: workunit {wu_id}: {path} is not a PyMW output; skipped")
             continue
@@ -83,7 +72,7 @@ def deliver_outputs(wu_id: str, paths: list[str]) -> int:
 
 
 def record_error(error_mask: str, wu_name: str, wu_id: str, batch: str) -> int:
-    match = WU_NAME.match(wu_name)
+    match = registry.WU_NAME.match(wu_name)
     if match is None:
         print(f"pymw_assimilator: workunit {wu_name} is not PyMW's; error not recorded")
         return 0

@@ -1,24 +1,35 @@
 """Names and defaults of PyMW's BOINC deployment, in one place."""
 
-from . import assimilator
+from . import registry
 
 APP_NAME = "pymw"
 APP_FRIENDLY_NAME = "PyMW worker"
 # Installed into the project's bin/ and named bare in config.xml: BOINC's
 # script_assimilator drops every token after the script name.
 ASSIMILATOR_SCRIPT = "pymw_assimilator"
+VALIDATOR_SCRIPT = "pymw_validator"
+# Copies of registry.py and pyboinc/contract.py the bin/ scripts import, by these names.
+REGISTRY_MODULE = "pymw_registry.py"
+CONTRACT_MODULE = "pymw_contract.py"
 CHECKPOINT_FILE = "checkpoint.json"
+# One reference per batch per shared staged file: pymw_files/<file>/pymw_<batch>.
+SHARED_FILES_DIR = "pymw_files"
+SHARED_FILES_LOCK = ".lock"
+# What the web server (another user than the project owner) must read in download/ and
+# templates/, whatever the master's umask.
+PUBLIC_FILE_MODE = 0o644
+PUBLIC_DIR_MODE = 0o755
 
 # Logical (open) names in the slot: the worker contract's files.
 SCRIPT_OPEN_NAME = "pymw_task.py"
 INPUT_OPEN_NAME = "in"
 # The output's open name is fixed by the standalone assimilator script, which must know it.
-OUTPUT_OPEN_NAME = assimilator.OUTPUT_OPEN_NAME
+OUTPUT_OPEN_NAME = registry.OUTPUT_OPEN_NAME
 
-# PyMW's historical set_boinc_args defaults.
+# PyMW's historical set_boinc_args defaults: every task runs twice, neither copy checked.
 DEFAULT_TARGET_NRESULTS = 2
 DEFAULT_MIN_QUORUM = 1
-DEFAULT_MAX_NBYTES = 65536
+DEFAULT_MAX_NBYTES = registry.DEFAULT_MAX_NBYTES
 DEFAULT_DELAY_BOUND = 86400
 DEFAULT_RSC_FPOPS_EST = 1e12
 DEFAULT_RSC_FPOPS_BOUND = 1e15
@@ -40,14 +51,22 @@ DEFAULT_WORKER_PLATFORMS = {
 }
 
 # Daemons the pymw app needs. file_deleter takes no -dont_delete_batches (an unknown
-# option makes it exit): it deletes files once their workunit is assimilated.
+# option makes it exit): it deletes files once their workunit is assimilated, which is
+# why shared inputs are <no_delete/> and PyMW deletes them (shared_files.py). The
+# validator script is named bare for both roles: script_validator then passes it the
+# output file(s) alone (validator.py).
 REQUIRED_DAEMONS = (
     "feeder -d 3",
     "transitioner -d 3",
     "file_deleter -d 3",
-    f"sample_trivial_validator -d 3 --app {APP_NAME}",
+    f"script_validator -d 3 --app {APP_NAME} --init_script {VALIDATOR_SCRIPT} "
+    f"--compare_script {VALIDATOR_SCRIPT}",
     f"script_assimilator -d 3 --app {APP_NAME} --script {ASSIMILATOR_SCRIPT}",
 )
+# Daemons earlier PyMW versions added, removed by setup: two validators would race.
+OBSOLETE_DAEMONS = (f"sample_trivial_validator -d 3 --app {APP_NAME}",)
+# Daemons run twice from one binary on a project, which need their own log and pid files.
+SHARED_BINARY_DAEMONS = ("sample_trivial_validator", "script_validator", "script_assimilator")
 
 # Seconds between looks at the task directory for assimilated outputs; BOINC's own
 # cycle (client polls, scheduler RPC delays) is tens of seconds.
@@ -58,7 +77,7 @@ POLL_INTERVAL_MAX = 5.0
 WU_ERROR_BITS = {
     1: "could not send",
     2: "too many error results",
-    4: "too many success results",
+    4: "too many success results (they never agreed)",
     8: "too many total results",
     16: "cancelled",
     32: "no canonical result",

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import socket
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import UserError
-from .constants import APP_FRIENDLY_NAME, APP_NAME
+from .constants import (
+    APP_FRIENDLY_NAME,
+    APP_NAME,
+    PUBLIC_DIR_MODE,
+    PUBLIC_FILE_MODE,
+    SHARED_BINARY_DAEMONS,
+)
 
 logger = logging.getLogger("pymw.boinc")
 
@@ -30,10 +38,14 @@ class BoincToolError(UserError):
 
 
 def write_if_changed(path: Path, content: bytes | str, mode: int | None = None) -> bool:
-    """Write `content` unless the file already holds it; True if it was written."""
+    """Write `content` unless the file already holds it (with `mode`, if given); True if it
+    was written or its mode fixed (one an earlier version left to the umask)."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     if path.exists() and path.read_bytes() == data:
-        return False
+        if mode is None or stat.S_IMODE(path.stat().st_mode) == mode:
+            return False
+        path.chmod(mode)
+        return True
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".pymw-tmp")
     temporary.write_bytes(data)
@@ -120,45 +132,92 @@ class BoincProject:
         )
         if run.returncode != 0:
             output = (run.stderr or run.stdout).strip().splitlines()
+            message = output[-1].strip() if output else "no output"
             raise BoincToolError(
-                f"bin/{name} failed (exit {run.returncode}): "
-                f"{output[-1] if output else 'no output'}"
+                f"bin/{name} failed (exit {run.returncode}): {message}; {self._hint(message)}, "
+                "then run the program again: it picks up where it stopped"
             )
         return run.stdout
+
+    def _hint(self, message: str) -> str:
+        """What to check when a tool failed with `message` (its last line of output)."""
+        if "database" in message.lower() or "mysql" in message.lower():
+            return (
+                "check that the project's database server is running and reachable as "
+                f"config.xml's <db_host>/<db_name> say ({self.root / 'config.xml'})"
+            )
+        return f"check the tool's message and the project's logs in {self.root}/log_{self.host}/"
 
     def download_path(self, name: str) -> Path:
         """Where a file named `name` lives in the download hierarchy (dir_hier_path)."""
         digest = hashlib.md5(name.encode("utf-8")).hexdigest()
         return self.download_dir / f"{int(digest[1:8], 16) % self.fanout:x}" / name
 
+    def publish(self, name: str, content: bytes | str | Path) -> None:
+        """Put a file into the download hierarchy (what bin/stage_file does).
+
+        Modes are set, not left to the umask: the web server that serves download/ (and
+        reads it for remote submission) runs as another user than the project owner.
+        """
+        target = self.download_path(name)
+        if not target.parent.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.chmod(PUBLIC_DIR_MODE)
+        temporary = target.with_name(target.name + ".pymw-tmp")
+        if isinstance(content, Path):
+            shutil.copyfile(content, temporary)
+        else:
+            temporary.write_bytes(content.encode() if isinstance(content, str) else content)
+        temporary.chmod(PUBLIC_FILE_MODE)
+        temporary.replace(target)
+
+    def unpublish(self, name: str) -> None:
+        """Delete a file from the download hierarchy, with the `.md5` cache create_work
+        may have written beside it (config.xml's <cache_md5_info>)."""
+        target = self.download_path(name)
+        for path in (target, target.with_name(target.name + ".md5")):
+            path.unlink(missing_ok=True)
+
     # ----------------------------------------------------------- config edits
 
-    def ensure_daemons(self, commands: tuple[str, ...]) -> bool:
-        """Add the daemons missing from config.xml for this project's host."""
+    def ensure_daemons(self, required: tuple[str, ...], obsolete: tuple[str, ...]) -> list[str]:
+        """Add the missing daemons to config.xml for this host and remove obsolete ones.
+
+        Returns what changed. The daemons are recycled when anything did, stopped before
+        the edit: bin/stop ends only the daemons config.xml lists, so a removed one would
+        otherwise keep running (two validators racing for the same workunits).
+        """
         path = self.root / "config.xml"
         tree = ET.parse(path)
         daemons = tree.getroot().find("daemons")
         if daemons is None:
             daemons = ET.SubElement(tree.getroot(), "daemons")
-        present = {
-            _daemon_key(daemon.findtext("cmd") or "")
+        ours = {
+            _daemon_key(daemon.findtext("cmd") or ""): daemon
             for daemon in daemons.findall("daemon")
             if (daemon.findtext("host") or self.host).strip() == self.host
         }
-        missing = [command for command in commands if _daemon_key(command) not in present]
+        removed = [command for command in obsolete if _daemon_key(command) in ours]
+        missing = [command for command in required if _daemon_key(command) not in ours]
+        if not removed and not missing:
+            return []
+        self.run_tool("stop")
+        for command in removed:
+            daemons.remove(ours[_daemon_key(command)])
         for command in missing:
             daemon = ET.SubElement(daemons, "daemon")
             ET.SubElement(daemon, "cmd").text = command
-            program = command.split()[0]
             # Two daemons from one binary need their own log and pid files.
-            stem = "_".join(_daemon_key(command)).replace("-", "")
-            if program in ("sample_trivial_validator", "script_assimilator"):
+            if command.split()[0] in SHARED_BINARY_DAEMONS:
+                stem = "_".join(_daemon_key(command)).replace("-", "")
                 ET.SubElement(daemon, "output").text = f"{stem}.log"
                 ET.SubElement(daemon, "pid_file").text = f"{stem}.pid"
-        if missing:
-            write_if_changed(path, xml_text(tree.getroot()))
-            logger.info("added daemons to config.xml: %s", ", ".join(missing))
-        return bool(missing)
+        write_if_changed(path, xml_text(tree.getroot()))
+        self.run_tool("start")
+        changes = [f"removed daemon {command.split()[0]} from config.xml" for command in removed]
+        changes += [f"added daemon {command.split()[0]} to config.xml" for command in missing]
+        logger.info("BOINC daemons: %s; restarted them", "; ".join(changes))
+        return changes
 
     def ensure_app(self) -> bool:
         """Declare the pymw app in project.xml and load it with bin/xadd."""
@@ -173,7 +232,3 @@ class BoincProject:
         write_if_changed(path, xml_text(tree.getroot()))
         self.run_tool("xadd")
         return True
-
-    def restart_daemons(self) -> None:
-        self.run_tool("stop")
-        self.run_tool("start")

@@ -4,13 +4,14 @@ Workunit names are derived from the task's content (program, input, data), so th
 program run again asks for the same workunits, and restarting a master never creates
 duplicates. Input and output templates follow BOINC's `<input_template>` and
 `<output_template>` formats and are named after their content, so they are immutable too.
+Files several workunits name are `<no_delete/>` there and counted by shared_files.py;
+each workunit's own input stays for BOINC's file_deleter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,11 @@ from .constants import (
     DEFAULT_TARGET_NRESULTS,
     INPUT_OPEN_NAME,
     OUTPUT_OPEN_NAME,
+    PUBLIC_FILE_MODE,
     SCRIPT_OPEN_NAME,
 )
 from .project import BoincProject, write_if_changed, xml_text
+from .shared_files import SharedFiles
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class BoincArgs:
 class StagedFile:
     physical_name: str
     open_name: str
+    shared: bool  # named by other workunits too: <no_delete/>, deleted by PyMW
 
 
 def digest(*parts: bytes) -> str:
@@ -61,12 +65,16 @@ def digest(*parts: bytes) -> str:
     return hasher.hexdigest()
 
 
-def input_template(open_names: list[str], args: BoincArgs) -> str:
+def input_template(files: list[tuple[str, bool]], args: BoincArgs) -> str:
+    """The template for inputs given as (open name, shared) in file_number order."""
     root = ET.Element("input_template")
-    for number in range(len(open_names)):
-        ET.SubElement(ET.SubElement(root, "file_info"), "number").text = str(number)
+    for number, (_open_name, shared) in enumerate(files):
+        info = ET.SubElement(root, "file_info")
+        ET.SubElement(info, "number").text = str(number)
+        if shared:
+            ET.SubElement(info, "no_delete")
     workunit = ET.SubElement(root, "workunit")
-    for number, open_name in enumerate(open_names):
+    for number, (open_name, _shared) in enumerate(files):
         ref = ET.SubElement(workunit, "file_ref")
         ET.SubElement(ref, "file_number").text = str(number)
         ET.SubElement(ref, "open_name").text = open_name
@@ -128,10 +136,14 @@ class TaskKeys:
 
 
 def default_templates() -> dict[str, str]:
-    """The app's own templates (templates/pymw_in, _out): what remote submission uses."""
+    """The app's own templates (templates/pymw_in, _out): what remote submission uses.
+
+    Its script file is shared by the batch's jobs (`jf_<md5>`), so it is <no_delete/>.
+    """
     args = BoincArgs()
+    files = [(SCRIPT_OPEN_NAME, True), (INPUT_OPEN_NAME, False)]
     return {
-        f"templates/{APP_NAME}_in": input_template([SCRIPT_OPEN_NAME, INPUT_OPEN_NAME], args),
+        f"templates/{APP_NAME}_in": input_template(files, args),
         f"templates/{APP_NAME}_out": output_template(args),
     }
 
@@ -143,6 +155,7 @@ class WorkunitFactory:
         self, project: BoincProject, batch: int, args: BoincArgs, stdlib_zip: str | None
     ) -> None:
         self.project, self.batch, self.args, self.stdlib_zip = project, batch, args, stdlib_zip
+        self._shared = SharedFiles(project, batch)
         self._staged: set[str] = set()
         self._output_template = self._template("out", output_template(args))
         # Per batch, not per job: a template or archive is written and hashed once.
@@ -151,29 +164,24 @@ class WorkunitFactory:
 
     def _template(self, kind: str, text: str) -> str:
         relative = f"templates/pymw_{kind}_{digest(text.encode())[:12]}"
-        write_if_changed(self.project.root / relative, text)
+        write_if_changed(self.project.root / relative, text, mode=PUBLIC_FILE_MODE)
         return relative
 
-    def _stage(self, physical_name: str, content: bytes | str | Path) -> None:
-        """Put a file into the download hierarchy once (what bin/stage_file does)."""
-        if physical_name in self._staged:
+    def _stage(self, staged: StagedFile, content: bytes | str | Path) -> None:
+        """Put a file into the download hierarchy once per batch."""
+        if staged.physical_name in self._staged:
             return
-        target = self.project.download_path(physical_name)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(target.name + ".pymw-tmp")
-            if isinstance(content, Path):
-                shutil.copyfile(content, temporary)
-            else:
-                temporary.write_bytes(content.encode() if isinstance(content, str) else content)
-            temporary.replace(target)
-        self._staged.add(physical_name)
+        if staged.shared:
+            self._shared.stage(staged.physical_name, content)
+        elif not self.project.download_path(staged.physical_name).exists():
+            self.project.publish(staged.physical_name, content)
+        self._staged.add(staged.physical_name)
 
-    def _input_template(self, open_names: tuple[str, ...]) -> str:
-        if open_names not in self._input_templates:
-            text = input_template(list(open_names), self.args)
-            self._input_templates[open_names] = self._template("in", text)
-        return self._input_templates[open_names]
+    def _input_template(self, files: tuple[tuple[str, bool], ...]) -> str:
+        if files not in self._input_templates:
+            text = input_template(list(files), self.args)
+            self._input_templates[files] = self._template("in", text)
+        return self._input_templates[files]
 
     def _archive_name(self, data_zip: Path) -> str:
         """Staged archives are named by content, so BOINC files stay immutable."""
@@ -191,15 +199,15 @@ class WorkunitFactory:
     ) -> str:
         """Stage a job's files and return its `create_work --stdin` line."""
         files = [
-            StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME),
-            StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME),
+            StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME, shared=True),
+            StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME, shared=False),
         ]
-        self._stage(files[0].physical_name, script)
-        self._stage(files[1].physical_name, input_bytes)
+        self._stage(files[0], script)
+        self._stage(files[1], input_bytes)
         if data_zip is not None:
-            files.append(StagedFile(self._archive_name(data_zip), data_zip.name))
-            self._stage(files[2].physical_name, data_zip)
-        template = self._input_template(tuple(f.open_name for f in files))
+            files.append(StagedFile(self._archive_name(data_zip), data_zip.name, shared=True))
+            self._stage(files[2], data_zip)
+        template = self._input_template(tuple((f.open_name, f.shared) for f in files))
         command = [
             SCRIPT_OPEN_NAME,
             *([self.stdlib_zip] if self.stdlib_zip else []),

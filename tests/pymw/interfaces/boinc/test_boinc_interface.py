@@ -13,10 +13,18 @@ from pathlib import Path
 import pytest
 import tasks_for_tests as t
 
-from pymw import pymw
-from pymw.errors import MalformedResultError, UserError
-from pymw.interfaces.boinc import BOINCInterface
-from pymw.interfaces.boinc.constants import ASSIMILATOR_SCRIPT, REQUIRED_DAEMONS
+from pymw import interfaces, pymw
+from pymw.errors import MalformedResultError, TaskError, UserError
+from pymw.interfaces.boinc import BOINCInterface, registry
+from pymw.interfaces.boinc.constants import (
+    ASSIMILATOR_SCRIPT,
+    OBSOLETE_DAEMONS,
+    REQUIRED_DAEMONS,
+    VALIDATOR_SCRIPT,
+)
+from pymw.testing.boinc_sandbox.control import daemon_states
+from pymw.testing.boinc_sandbox.layout import add_daemon
+from pymw.testing.boinc_sandbox.processes import is_alive, wait_until
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -47,11 +55,12 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 def test_setup_installs_everything_once(sandbox, tmp_path):
     first = BOINCInterface(sandbox.project_dir, task_path=tmp_path / "tasks")
     assert "added the pymw app (bin/xadd)" in first.setup_changes
-    assert "added daemons to config.xml" in first.setup_changes
+    assert "added daemon script_validator to config.xml" in first.setup_changes
     config = (sandbox.project_dir / "config.xml").read_text()
     for daemon in REQUIRED_DAEMONS:
         assert f"<cmd>{daemon}</cmd>" in config
-    assert os.access(sandbox.project_dir / "bin" / ASSIMILATOR_SCRIPT, os.X_OK)
+    for script in (ASSIMILATOR_SCRIPT, VALIDATOR_SCRIPT):
+        assert os.access(sandbox.project_dir / "bin" / script, os.X_OK)
     version_dir = sandbox.project_dir / "apps" / "pymw" / "1.00" / "x86_64-pc-linux-gnu"
     assert (version_dir / "version.xml").is_file()
     before = snapshot(sandbox.project_dir)
@@ -192,3 +201,69 @@ def test_changed_app_version_content_asks_for_a_version_bump(stopped_sandbox, tm
             custom_args=["1.00_python311.zip"],
             task_path=tmp_path / "tasks",
         )
+
+
+def test_compare_policy_and_quorum_reach_the_registry_and_workunits(
+    sandbox, tmp_path, monkeypatch
+):
+    """-q N makes N results that must all agree; set_boinc_args' validator is what
+    bin/pymw_validator reads for the batch."""
+    monkeypatch.chdir(tmp_path)  # the task directory is ./tasks, as for a user's program
+    args = ["-i", "boinc", "-p", str(sandbox.project_dir), "-q", "3"]
+    options, _ = interfaces.parse_options(args=args)
+    interface = BOINCInterface.from_options(options)
+    assert (interface.boinc_args.target_nresults, interface.boinc_args.min_quorum) == (3, 3)
+    interface.set_boinc_args(2, 2, max_nbytes=4096, validator="fuzzy", rtol=1e-6)
+    entry = registry.read_entry(str(sandbox.project_dir), interface.checkpoint.batch)
+    assert entry["compare"] == "fuzzy" and entry["rtol"] == 1e-6 and entry["max_nbytes"] == 4096
+    assert entry["task_dir"] == str(interface.task_dir)
+    for bad, message in [
+        ({"validator": "approximate"}, "'exact' or 'fuzzy'"),
+        ({"rtol": 0.1}, "need validator='fuzzy'"),
+        ({"validator": "fuzzy", "atol": -1}, "must be >= 0"),
+        ({"quorum": 2}, "unknown setting"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            interface.set_boinc_args(2, 2, **bad)
+
+
+def test_results_that_never_agree_fail_the_task_naming_the_mask_and_the_dispute(sandbox, tmp_path):
+    """What the assimilator and validator leave when the transitioner gave up on a
+    workunit whose results kept disagreeing (error mask 4), as the master reports it."""
+    interface = BOINCInterface(sandbox.project_dir, task_path=tmp_path / "tasks")
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        disputed = master.submit_task(t.square, input_data=(1,))
+        master.submit_task(t.square, input_data=(2,))
+        wu_names = _wait_for_workunits(interface, 2)
+        disputed_wu = wu_names[disputed.task_id]
+        other_wu = next(name for name in wu_names.values() if name != disputed_wu)
+        (interface.task_dir / registry.VALIDATION_LOG).write_text(
+            f"disagreed {disputed_wu} {disputed_wu}_0_0 {disputed_wu}_1_0\n"
+            f"rejected {other_wu} {other_wu}_1_0: malformed encoded value\n"
+            "disagreed pymw_17_00cc pymw_17_00cc_0_0 pymw_17_00cc_1_0\n"  # another batch's
+        )
+        status = master.get_status()["interface"]
+        assert (status["disagreed"], status["rejected"]) == ([disputed_wu], [other_wu])
+        record = {"wu_name": disputed_wu, "error_mask": "4"}
+        (interface.task_dir / f"{disputed_wu}.error").write_text(json.dumps(record))
+        with pytest.raises(TaskError, match="error mask 4: too many success results") as raised:
+            master.get_result(disputed)
+        assert "never agreed" in str(raised.value) and "results disagreed" in str(raised.value)
+
+
+def test_setup_retires_the_trivial_validator_an_earlier_pymw_started(sandbox, tmp_path):
+    """bin/stop ends only the daemons config.xml lists: the old validator must be
+    stopped before its line goes, or it keeps accepting results unchecked."""
+    BOINCInterface(sandbox.project_dir, task_path=tmp_path / "first").cleanup()
+    stem = "sample_trivial_validator_app_pymw"  # what PyMW 0.4 named its files
+    add_daemon(sandbox.project, OBSOLETE_DAEMONS[0], f"{stem}.log", f"{stem}.pid")
+    sandbox.run_tool("start")
+    (old_pid,) = [pid for d, pid in daemon_states(sandbox.project) if "trivial" in d.cmd]
+    assert old_pid and is_alive(old_pid)
+    migrated = BOINCInterface(sandbox.project_dir, task_path=tmp_path / "second")
+    assert migrated.setup_changes == ["removed daemon sample_trivial_validator from config.xml"]
+    assert wait_until(lambda: not is_alive(old_pid), 10), "the old validator still runs"
+    assert "sample_trivial_validator" not in (sandbox.project_dir / "config.xml").read_text()
+    running = {d.program for d, pid in daemon_states(sandbox.project) if pid}
+    assert "script_validator" in running
+    assert BOINCInterface(sandbox.project_dir, task_path=tmp_path / "third").setup_changes == []
