@@ -7,16 +7,28 @@ For scientists with no shell on the BOINC server. The project's admin installs t
 `pymw` app once (the BOINC interface's setup, `-i boinc -p <project>`); from then on any
 machine submits with the account's authenticator. How a task travels::
 
-    submit_task ─▶ execute(): job buffered ─▶ wait(): script uploaded once (job_file.php),
-    input sent inline ─▶ submit_batch into this master's batch ─▶ volunteers run it
-    ─▶ query_batch (polled with backoff) says done ─▶ get_output3.php, size-limited
-    ─▶ master decodes it with the safe codec ─▶ future / get_result
+    submit_task ─▶ execute(): job buffered ─▶ wait(): script and inputs uploaded
+    (job_file.php, with the batch and a delete time) ─▶ submit_batch into this master's
+    batch ─▶ volunteers run it ─▶ query_batch (polled with backoff) says done
+    ─▶ get_output3.php, size-limited; an empty answer is "not assimilated yet": asked
+    again with backoff, for up to OUTPUT_WAIT_SECONDS ─▶ master decodes it with the
+    safe codec ─▶ future / get_result
 
 Tasks submitted together go as one batch: BOINC takes jobs only into a batch that is
 still being made, so a master that submits in waves (MapReduce) makes a batch per wave.
 A resume file in the task directory names each submitted job's batch, and job names come
 from task content, so an interrupted master run again reattaches to its batches instead
 of submitting again. Batches are retired once every result is collected.
+
+Files outlive BOINC's file_deleter, which deletes a workunit's inputs when that workunit
+is assimilated without asking whether another one names them. A script is shared by
+every job of every batch of its program, under its content name `jf_<md5>`: the app's
+input template marks it `<no_delete/>`, and each batch that uses it tells job_file.php
+so (`batch_id`, and a `delete_time` JOB_FILE_KEEP_SECONDS ahead), which is how BOINC's
+own job-file deleter (html/ops/delete_job_files) knows to keep it. An input belongs to
+one job and is named after it (`<job name>_in`), so deleting it with its workunit is
+right; sent inline it would be `jf_<md5 of the data>`, shared by every job with the
+same input, in this batch or the next run's.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass, field
@@ -48,9 +61,13 @@ from .rpc import (
     BoincRpcError,
     InputFile,
     JobSpec,
+    JobStatus,
+    OutputNotReadyError,
     OutputTooLargeError,
     OutputUnavailableError,
     RemoteError,
+    check_project_url,
+    physical_name,
 )
 from .workunits import TaskKeys
 
@@ -65,9 +82,24 @@ POLL_MAX = 30.0
 # Jobs are submitted once no task has been added for this long: one batch per wave.
 SUBMIT_QUIET_SECONDS = 0.3
 MAX_OUTSTANDING_JOBS = 100_000
-# A job reported done whose output is not served yet (not assimilated) is asked for again
-# at the next polls, up to this many times.
-MAX_OUTPUT_TRIES = 30
+# query_batch says done when the canonical result is chosen; the assimilator moves the
+# output seconds later (about 6 s was seen), and get_output3.php serves an empty file
+# until then. Such a job's output is asked for again after OUTPUT_RETRY_FIRST seconds,
+# doubling up to OUTPUT_RETRY_MAX, and the task fails once OUTPUT_WAIT_SECONDS have
+# passed: minutes, for an assimilator that is busy with a large batch or restarting.
+OUTPUT_RETRY_FIRST = 2.0
+OUTPUT_RETRY_MAX = 30.0
+OUTPUT_WAIT_SECONDS = 300.0
+# Uploaded files are recorded with a delete time this far ahead (job_file.php's
+# delete_time): longer than a batch of PyMW's default workunits (one-day deadline,
+# resends) lasts. Each later batch that uses a file moves it forward again.
+JOB_FILE_KEEP_SECONDS = 14 * 86400
+# What job_file.php says when the web server's user cannot write download/ (a project
+# made by make_project does not let it): move_uploaded_file() failed, or the .md5 file
+# beside it could not be made. The project's admin must fix the modes.
+DOWNLOAD_NOT_WRITABLE = re.compile(
+    r"could not move \S+ to \S*/download/|check permissions in download", re.IGNORECASE
+)
 
 
 def read_authenticator(value: str | None, path: str | None) -> str:
@@ -137,10 +169,38 @@ def _batch_name() -> str:
     return f"pymw_{time.time_ns()}"
 
 
-def _user_error(error: BoincRpcError) -> UserError:
+def _user_error(url: str, error: BoincRpcError) -> UserError:
+    """A failed call as the one line a user reads: where, what, and who must act."""
     if isinstance(error, RemoteError):
-        return UserError(f"the BOINC project refused the request: {error.message}")
+        if DOWNLOAD_NOT_WRITABLE.search(error.message):
+            return UserError(
+                f"the BOINC project at {url} cannot store uploaded input files "
+                f"({error.message}); its admin must let the web server's user write the "
+                "project's download/ directory and its subdirectories"
+            )
+        return UserError(f"the BOINC project at {url} refused the request: {error.message}")
     return UserError(str(error))
+
+
+@dataclass
+class _BufferedJob:
+    """A job waiting for the next submit_batch: what its files and command line hold."""
+
+    key: str
+    task_id: int
+    command: str
+    script_name: str
+    script: bytes
+    input_bytes: bytes
+
+
+@dataclass
+class _OutputWait:
+    """A job done on the server whose output was not served yet: when to ask again."""
+
+    since: float
+    next_try: float
+    delay: float
 
 
 class BOINCRemoteInterface:
@@ -162,7 +222,10 @@ class BOINCRemoteInterface:
         self._num_workers = num_workers
         self.task_dir = Path(task_path).resolve()
         self.task_dir.mkdir(parents=True, exist_ok=True)
-        self.client = BoincRpcClient(self.url, authenticator)
+        try:
+            self.client = BoincRpcClient(self.url, authenticator)
+        except BoincRpcError as error:
+            raise _user_error(self.url, error) from None
         self.record = ResumeRecord.load(self.task_dir / RESUME_FILE, self.url)
         self._open_batch: int | None = None
         try:
@@ -172,14 +235,14 @@ class BOINCRemoteInterface:
             if not self.record.submitted:
                 self._open_batch = self.client.create_batch(APP_NAME, _batch_name())
         except BoincRpcError as error:
-            raise _user_error(error) from None
+            raise _user_error(self.url, error) from None
         self._keys = TaskKeys()
-        self._uploaded_scripts: dict[str, str] = {}
-        self._buffer: list[tuple[str, int, str, list[InputFile]]] = []
+        self._scripts: dict[str, tuple[str, bytes]] = {}  # program digest -> name, bytes
+        self._buffer: list[_BufferedJob] = []
         self._pending: dict[int, dict[str, int]] = {}  # batch -> job name -> task id
         self._poller = Poller(POLL_MIN, POLL_MAX)
         self._last_buffered = 0.0
-        self._output_tries: dict[str, int] = {}
+        self._output_waits: dict[str, _OutputWait] = {}
 
     @classmethod
     def from_options(cls, options: Any) -> BOINCRemoteInterface:
@@ -187,6 +250,10 @@ class BOINCRemoteInterface:
             raise UserError("give either -p (a project on this machine) or --url, not both")
         if getattr(options, "app_path", None):
             raise UserError("--url uses the workers the project's admin installed: drop -c")
+        try:
+            check_project_url(options.url)
+        except BoincRpcError as error:
+            raise UserError(f"--url {error}") from None
         authenticator = read_authenticator(
             getattr(options, "auth", None), getattr(options, "auth_file", None)
         )
@@ -221,18 +288,24 @@ class BOINCRemoteInterface:
             INPUT_OPEN_NAME,
             OUTPUT_OPEN_NAME,
         ]
-        files = [self._script_file(job), self._input_file(key, job.input_bytes)]
-        self._buffer.append((key, job.task_id, " ".join(command), files))
+        script_name, script = self._script(job)
+        self._buffer.append(
+            _BufferedJob(key, job.task_id, " ".join(command), script_name, script, job.input_bytes)
+        )
         self._last_buffered = time.monotonic()
 
     def wait(self, timeout: float | None) -> list[Completion]:
-        if self._buffer:
-            quiet = time.monotonic() - self._last_buffered
-            if quiet < SUBMIT_QUIET_SECONDS:  # more tasks may be coming: same batch
-                self._poller.sleep(SUBMIT_QUIET_SECONDS - quiet)
-                return []
-            self._submit_buffered()
-        return self._poller.wait(self._collect, timeout)
+        try:
+            if self._buffer:
+                quiet = time.monotonic() - self._last_buffered
+                if quiet < SUBMIT_QUIET_SECONDS:  # more tasks may be coming: same batch
+                    self._poller.sleep(SUBMIT_QUIET_SECONDS - quiet)
+                    return []
+                self._submit_buffered()
+            return self._poller.wait(self._collect, timeout)
+        except BoincRpcError as error:
+            # The master ends a CLI program on a UserError with this one line, exit 2.
+            raise _user_error(self.url, error) from None
 
     def wakeup(self) -> None:
         self._poller.wakeup()
@@ -242,7 +315,11 @@ class BOINCRemoteInterface:
             "name": "boinc-remote",
             "url": self.url,
             "batches": sorted(self.record.batches),
-            "jobs": {"not_submitted": len(self._buffer), "pending": self._pending_count},
+            "jobs": {
+                "not_submitted": len(self._buffer),
+                "pending": self._pending_count,
+                "awaiting_output": len(self._output_waits),
+            },
         }
 
     def cleanup(self) -> None:
@@ -266,39 +343,37 @@ class BOINCRemoteInterface:
 
     # --------------------------------------------------------------- internals
 
-    def _script_file(self, job: Job) -> InputFile:
-        """Scripts are shared by many jobs: uploaded once, then named by their md5."""
+    def _script(self, job: Job) -> tuple[str, bytes]:
+        """A program's script and its content name, made once per program."""
         digest = job.program.digest
-        if digest not in self._uploaded_scripts:
-            path = self.task_dir / f"pymw_script_{digest}.py"
-            write_if_changed(path, job.program.script)
-            self._uploaded_scripts[digest] = self.client.upload_files([path])[0]
-        return InputFile.staged(self._uploaded_scripts[digest])
-
-    def _input_file(self, name: str, data: bytes) -> InputFile:
-        try:
-            return InputFile.inline(data.decode("utf-8"))
-        except ValueError:
-            path = self.task_dir / f"{name}_in"
-            path.write_bytes(data)
-            return InputFile.staged(self.client.upload_files([path])[0])
+        if digest not in self._scripts:
+            script = job.program.script.encode()
+            self._scripts[digest] = (physical_name(script), script)
+        return self._scripts[digest]
 
     def _submit_buffered(self) -> None:
-        if not self._buffer:
-            return
-        try:
-            batch_id = self._open_batch or self.client.create_batch(APP_NAME, _batch_name())
-            self._open_batch = None
-            jobs = [
-                JobSpec(_job_name(batch_id, key), command, files)
-                for key, _, command, files in self._buffer
-            ]
-            self.client.submit_batch(BatchSpec(APP_NAME, jobs, batch_id=batch_id))
-        except BoincRpcError as error:
-            raise _user_error(error) from None
-        for key, task_id, _, _ in self._buffer:
-            self.record.submitted[key] = batch_id
-            self._await(batch_id, key, task_id)
+        """Upload what the buffered jobs need, then submit them as one batch.
+
+        Every file is uploaded with the batch's id and a delete time, scripts a batch
+        shares with earlier ones included: job_file.php then keeps them for this batch
+        (only those the server lacks are sent again).
+        """
+        batch_id = self._open_batch or self.client.create_batch(APP_NAME, _batch_name())
+        self._open_batch = None
+        files: dict[str, bytes] = {}
+        jobs = []
+        for buffered in self._buffer:
+            name = _job_name(batch_id, buffered.key)
+            files[buffered.script_name] = buffered.script
+            files[f"{name}_in"] = buffered.input_bytes
+            staged = [InputFile.staged(buffered.script_name), InputFile.staged(f"{name}_in")]
+            jobs.append(JobSpec(name, buffered.command, staged))
+        delete_time = int(time.time() + JOB_FILE_KEEP_SECONDS)
+        self.client.upload_data(files, batch_id=batch_id, delete_time=delete_time)
+        self.client.submit_batch(BatchSpec(APP_NAME, jobs, batch_id=batch_id))
+        for buffered in self._buffer:
+            self.record.submitted[buffered.key] = batch_id
+            self._await(batch_id, buffered.key, buffered.task_id)
         self.record.save()
         logger.info("submitted %d jobs as batch %d", len(jobs), batch_id)
         self._buffer.clear()
@@ -334,20 +409,36 @@ class BOINCRemoteInterface:
                 del self._pending[batch_id]
         return completions
 
-    def _completion(self, task_id: int, job) -> Completion | None:
+    def _completion(self, task_id: int, job: JobStatus) -> Completion | None:
         """The job's completion, or None while its output is not assimilated yet."""
         if job.status == "error" or not job.canonical_instance_id:
             reasons = "; ".join(job.errors) or f"exit status {job.exit_status}"
             return Completion(task_id, None, detail=f"BOINC job {job.name} failed: {reasons}")
+        now = time.monotonic()
+        waiting = self._output_waits.get(job.name)
+        if waiting is not None and now < waiting.next_try:
+            return None
         try:
             output = self.client.get_output(job.canonical_instance_id, 0, max_bytes=self.max_nbytes)
+        except OutputNotReadyError as error:
+            if waiting is None:
+                waiting = self._output_waits[job.name] = _OutputWait(now, now, OUTPUT_RETRY_FIRST)
+            if now - waiting.since < OUTPUT_WAIT_SECONDS:
+                waiting.next_try = now + waiting.delay
+                waiting.delay = min(OUTPUT_RETRY_MAX, 2 * waiting.delay)
+                return None  # done on the server, not assimilated yet: ask again later
+            del self._output_waits[job.name]
+            return Completion(
+                task_id,
+                None,
+                detail=f"job {job.name}: no output {OUTPUT_WAIT_SECONDS:.0f} s after BOINC "
+                f"reported it done; is the project's assimilator running? ({error})",
+            )
         except OutputUnavailableError as error:
-            tries = self._output_tries[job.name] = self._output_tries.get(job.name, 0) + 1
-            if tries < MAX_OUTPUT_TRIES:
-                return None  # done on the server but not assimilated yet: ask again later
             return Completion(task_id, None, detail=f"job {job.name}: {error}")
         except OutputTooLargeError:
             return Completion(
                 task_id, None, detail=f"job {job.name}: output over max_nbytes {self.max_nbytes}"
             )
+        self._output_waits.pop(job.name, None)
         return Completion(task_id, output)

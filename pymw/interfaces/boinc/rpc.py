@@ -20,11 +20,20 @@ The path of one call:
 Inputs go `inline` in the request when small text, otherwise they are uploaded once to
 `job_file.php` under their content name `jf_<md5>` and referenced as `local_staged`.
 Outputs come from `get_output3.php`, which serves what sample_assimilator moved to
-results/; it logs the user in by the `auth` cookie like any BOINC page.
+results/. It checks no authenticator (anyone who knows a result id may fetch it);
+the `auth` cookie is sent anyway, as to any BOINC page.
 
 Idempotent calls are retried with backoff on connection errors, read errors and 5xx
 replies; submit_batch and create_batch only on connection errors, when the request
-cannot have reached the server (a retried submit could make a second batch).
+cannot have reached the server (a retried submit could make a second batch). Whatever
+fails in the end is a BoincRpcError whose message is one line naming the URL and the
+cause (refused, TLS, HTTP status, BOINC's `<error>`, a reply that is not XML).
+
+An output the server cannot serve yet is not an output: BOINC's query_batch says a job
+is done once its canonical result is chosen, seconds before the assimilator moves the
+file, and get_output3.php answers that gap with HTTP 200, `Content-Disposition:
+attachment` and an empty body. Such a body, or one shorter than announced, raises
+OutputNotReadyError (ask again later); it is never handed on as a result.
 """
 
 from __future__ import annotations
@@ -32,19 +41,25 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
-import defusedxml.ElementTree as SafeET
-import requests
-from defusedxml import DefusedXmlException
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from pymw.errors import PyMWError, UserError
 
-from pymw.errors import PyMWError
+try:
+    import defusedxml.ElementTree as SafeET
+    import requests
+    from defusedxml import DefusedXmlException
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+except ModuleNotFoundError as missing:  # the [boinc] extra is not installed
+    raise UserError(
+        f"--url needs the Python module {missing.name!r}: pip install 'pymw[boinc]'"
+    ) from None
 
 SUBMIT_HANDLER = "submit_rpc_handler.php"
 JOB_FILE_HANDLER = "job_file.php"
@@ -57,6 +72,12 @@ DEFAULT_BACKOFF_FACTOR = 0.5
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 #: Inputs up to this size that are plain text go inline in the submit request.
 INLINE_MAX_BYTES = 64 * 1024
+#: One upload_files request carries at most this many files and bytes: PHP's defaults
+#: (max_file_uploads 20, post_max_size 8M) drop anything larger without a word.
+UPLOAD_MAX_FILES = 20
+UPLOAD_MAX_BYTES = 7 * 1024 * 1024
+#: Schemes a project URL may have (requests speaks no other).
+URL_SCHEMES = ("http", "https")
 #: Outputs larger than this are refused unless the caller allows more.
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -67,16 +88,25 @@ NOT_XML_TEXT = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|
 
 
 class BoincRpcError(PyMWError):
-    """Remote job submission failed; the message says where and why."""
+    """Remote job submission failed; the message (one line) says where and why."""
+
+
+class BadUrlError(BoincRpcError):
+    """The project URL is not an http(s) URL with a host."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url!r} is not a BOINC project URL: {reason}")
+        self.url = url
 
 
 class RemoteError(BoincRpcError):
     """The project answered with `<error><error_num/><error_msg/></error>`."""
 
-    def __init__(self, num: int, message: str) -> None:
-        super().__init__(f"BOINC project error {num}: {message}")
+    def __init__(self, num: int, message: str, url: str = "") -> None:
+        super().__init__(f"{url or 'the BOINC project'} answered error {num}: {message}")
         self.num = num
         self.message = message
+        self.url = url
 
 
 class BoincUnreachableError(BoincRpcError):
@@ -90,8 +120,9 @@ class BoincUnreachableError(BoincRpcError):
 class HttpStatusError(BoincRpcError):
     """The web server answered with an HTTP error status (after any retries)."""
 
-    def __init__(self, url: str, status: int) -> None:
-        super().__init__(f"{url} answered HTTP {status}")
+    def __init__(self, url: str, status: int, reason: str = "") -> None:
+        hint = "; is --url the project's master URL?" if status == 404 else ""
+        super().__init__(f"{url} answered HTTP {status} {reason}".rstrip() + hint)
         self.url = url
         self.status = status
 
@@ -101,12 +132,49 @@ class MalformedReplyError(BoincRpcError):
 
 
 class OutputUnavailableError(BoincRpcError):
-    """get_output3.php answered with a page instead of the file (not assimilated yet,
-    not the owner, bad index, or the authenticator was refused)."""
+    """get_output3.php answered with a page instead of the file (not the owner, bad
+    index, no such result, or the authenticator was refused)."""
+
+
+class OutputNotReadyError(OutputUnavailableError):
+    """get_output3.php sent an empty or short file: the job's output is not assimilated
+    yet (or its transfer broke off). Asking again later may succeed."""
 
 
 class OutputTooLargeError(BoincRpcError):
     """An output file is larger than the caller's limit; nothing was kept."""
+
+
+def check_project_url(url: str) -> None:
+    """Refuse at once what requests would reject deep inside a call (MissingSchema)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in URL_SCHEMES:
+        start = f"it starts with {parts.scheme}://" if parts.scheme else "it has no scheme"
+        raise BadUrlError(url, f"{start}; give the project's http:// or https:// master URL")
+    if not parts.hostname:
+        raise BadUrlError(url, "it has no host name")
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+_SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^'\"(]+)")
+_INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
+
+
+def transport_reason(error: Exception) -> str:
+    """The cause of a requests failure in a few words, not urllib3's nested repr."""
+    text = str(error)
+    incomplete = _INCOMPLETE.search(text)
+    if incomplete:
+        got, more = (int(n) for n in incomplete.groups())
+        return f"the connection closed after {got} of {got + more} bytes"
+    for pattern, prefix in ((_SSL, "TLS failed: "), (_ERRNO, "")):
+        found = pattern.findall(text)
+        if found:
+            reason = prefix + found[-1].strip()
+            return f"cannot resolve the host name ({reason})" if "resolve" in text else reason
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    return " ".join(f"{type(error).__name__}: {text}".split())[:300]
 
 
 class BatchState(IntEnum):
@@ -247,29 +315,38 @@ def _number(element: ET.Element, tag: str, kind: type = int):
         raise MalformedReplyError(f"<{tag}> is not a number: {text!r}") from error
 
 
-def parse_reply(body: bytes, operation: str) -> ET.Element:
+def parse_reply(body: bytes, operation: str, url: str = "") -> ET.Element:
     """The reply's root element; raises RemoteError for an `<error>` reply.
 
     The server declares ISO-8859-1 but sends PHP strings, i.e. UTF-8: decode as UTF-8
     when it is valid. The error may stand alone or sit in the operation's tag.
     """
+    where = url or operation
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         text = body.decode("latin-1")
     try:
         root = SafeET.fromstring(text, forbid_dtd=True)
-    except (ET.ParseError, DefusedXmlException) as error:
-        raise MalformedReplyError(f"{operation}: the reply is not XML ({error})") from error
+    except ET.ParseError as error:
+        raise MalformedReplyError(
+            f"{where}: the {operation} reply is not XML ({error}); is this a BOINC project?"
+        ) from error
+    except DefusedXmlException as error:  # a web page's <!DOCTYPE>, or an entity bomb
+        raise MalformedReplyError(
+            f"{where}: the {operation} reply is not BOINC's XML (it declares a DTD or "
+            "entities); is this a BOINC project?"
+        ) from error
     error = root if root.tag == "error" else root.find("error")
     if error is not None:
         num = (error.findtext("error_num") or "-1").strip()
         raise RemoteError(
             int(num) if num.lstrip("-").isdigit() else -1,
-            (error.findtext("error_msg") or "").strip(),
+            " ".join((error.findtext("error_msg") or "").split()),
+            url,
         )
     if root.tag != operation:
-        raise MalformedReplyError(f"{operation}: the reply is <{root.tag}>")
+        raise MalformedReplyError(f"{where}: the {operation} reply is <{root.tag}>")
     return root
 
 
@@ -337,6 +414,19 @@ def parse_batch(root: ET.Element) -> BatchStatus:
     )
 
 
+def _upload_groups(names: Sequence[str], files: Mapping[str, bytes]) -> Iterator[list[str]]:
+    group: list[str] = []
+    size = 0
+    for name in names:
+        if group and (len(group) == UPLOAD_MAX_FILES or size + len(files[name]) > UPLOAD_MAX_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(name)
+        size += len(files[name])
+    if group:
+        yield group
+
+
 def _session(retry: Retry, ca_bundle: str | None) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
@@ -366,6 +456,7 @@ class BoincRpcClient:
         backoff_factor: float = DEFAULT_BACKOFF_FACTOR,
         ca_bundle: str | None = None,
     ) -> None:
+        check_project_url(project_url)
         self.project_url = project_url if project_url.endswith("/") else project_url + "/"
         self.authenticator = authenticator
         self.timeout = timeout
@@ -403,15 +494,13 @@ class BoincRpcClient:
         session = self._session if idempotent else self._once_session
         try:
             response = session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.exceptions.SSLError as error:
-            raise BoincUnreachableError(url, f"TLS verification failed ({error})") from error
-        except requests.Timeout as error:
-            raise BoincUnreachableError(url, "timed out") from error
-        except requests.ConnectionError as error:
-            raise BoincUnreachableError(url, str(error)) from error
+        except requests.exceptions.InvalidURL as error:  # e.g. a port that is no number
+            raise BadUrlError(url, transport_reason(error)) from error
+        except requests.RequestException as error:
+            raise BoincUnreachableError(url, transport_reason(error)) from error
         if response.status_code >= 400:
             response.close()
-            raise HttpStatusError(url, response.status_code)
+            raise HttpStatusError(url, response.status_code, response.reason or "")
         return response
 
     def _call(
@@ -422,14 +511,11 @@ class BoincRpcClient:
         files: list | None = None,
     ) -> ET.Element:
         operation = request.root.tag
+        url = self.project_url + handler
         response = self._send(
-            "POST",
-            self.project_url + handler,
-            idempotent=idempotent,
-            data={"request": request.text()},
-            files=files,
+            "POST", url, idempotent=idempotent, data={"request": request.text()}, files=files
         )
-        return parse_reply(response.content, operation)
+        return parse_reply(response.content, operation, url)
 
     def _request(self, operation: str) -> _Request:
         return submit_request(self.authenticator, operation)
@@ -506,28 +592,63 @@ class BoincRpcClient:
         return AppTemplates(parts["input_template"], parts["output_template"])
 
     # Input files.
-    def query_files(self, physical_names: Sequence[str]) -> list[int]:
-        """Indices of the names that are not in the project's download hierarchy."""
-        request = self._request("query_files")
-        for name in physical_names:
+    def _file_request(
+        self, operation: str, names: Sequence[str], batch_id: int | None, delete_time: int | None
+    ) -> _Request:
+        """query_files or upload_files: the names, and what job_file.php records for
+        them (a batch that uses them; a time before which its file deleter keeps them)."""
+        request = self._request(operation)
+        if batch_id is not None:
+            request.add("batch_id", batch_id)
+        if delete_time is not None:
+            request.add("delete_time", delete_time)
+        for name in names:
             request.add("phys_name", name)
+        return request
+
+    def query_files(
+        self,
+        physical_names: Sequence[str],
+        *,
+        batch_id: int | None = None,
+        delete_time: int | None = None,
+    ) -> list[int]:
+        """Indices of the names that are not in the project's download hierarchy.
+
+        For those that are, the server records the batch and moves their delete time
+        forward to `delete_time` if that is later: a file another batch uploaded stays.
+        """
+        request = self._file_request("query_files", physical_names, batch_id, delete_time)
         root = self._call(request, JOB_FILE_HANDLER)
         return [_number(f, ".") for f in root.iterfind("absent_files/file")]
 
-    def upload_files(self, paths: Sequence[Path]) -> list[str]:
-        """Put the files on the server (only those it lacks); returns their names."""
+    def upload_data(
+        self,
+        files: Mapping[str, bytes],
+        *,
+        batch_id: int | None = None,
+        delete_time: int | None = None,
+    ) -> None:
+        """Put files (physical name -> contents) on the server, only those it lacks.
+
+        Names must be immutable: other contents, other name. Uploads go in requests of
+        at most UPLOAD_MAX_FILES files and about UPLOAD_MAX_BYTES.
+        """
+        names = list(files)
+        absent = self.query_files(names, batch_id=batch_id, delete_time=delete_time)
+        for group in _upload_groups([names[i] for i in absent], files):
+            request = self._file_request("upload_files", group, batch_id, delete_time)
+            parts = [
+                (f"file_{n}", (name, files[name], "application/octet-stream"))
+                for n, name in enumerate(group)
+            ]
+            self._call(request, JOB_FILE_HANDLER, files=parts)
+
+    def upload_files(self, paths: Sequence[Path], **recorded: int | None) -> list[str]:
+        """Put files on the server under their content names `jf_<md5>`; returns them."""
         contents = [Path(p).read_bytes() for p in paths]
         names = [physical_name(data) for data in contents]
-        absent = self.query_files(names)
-        if absent:
-            request = self._request("upload_files")
-            for i in absent:
-                request.add("phys_name", names[i])
-            files = [
-                (f"file_{n}", (names[i], contents[i], "application/octet-stream"))
-                for n, i in enumerate(absent)
-            ]
-            self._call(request, JOB_FILE_HANDLER, files=files)
+        self.upload_data(dict(zip(names, contents, strict=True)), **recorded)
         return names
 
     def input_file(self, path: Path) -> InputFile:
@@ -559,15 +680,27 @@ class BoincRpcClient:
             if not disposition.lower().startswith("attachment"):
                 page = re.sub(r"<[^>]+>", " ", response.text)
                 raise OutputUnavailableError(f"{url}: {' '.join(page.split())[:300]}")
-            length = int(response.headers.get("Content-Length") or 0)
-            if length > max_bytes:
+            announced = response.headers.get("Content-Length")
+            length = int(announced) if announced and announced.isdigit() else None
+            if length == 0:
+                raise OutputNotReadyError(f"{url}: an empty file (not assimilated yet)")
+            if length is not None and length > max_bytes:
                 raise OutputTooLargeError(f"{url}: {length} bytes, over the limit of {max_bytes}")
             received = 0
-            for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-                received += len(chunk)
-                if received > max_bytes:
-                    raise OutputTooLargeError(f"{url}: over the limit of {max_bytes} bytes")
-                yield chunk
+            try:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise OutputTooLargeError(f"{url}: over the limit of {max_bytes} bytes")
+                    yield chunk
+            except requests.RequestException as error:
+                raise OutputNotReadyError(
+                    f"{url}: the transfer broke off ({transport_reason(error)})"
+                ) from error
+            if received == 0:
+                raise OutputNotReadyError(f"{url}: an empty file (not assimilated yet)")
+            if length is not None and received < length:
+                raise OutputNotReadyError(f"{url}: {received} of {length} bytes arrived")
 
     def get_output(
         self, result_id: int, index: int = 0, *, max_bytes: int = DEFAULT_MAX_OUTPUT_BYTES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import math
 import re
 import signal
 import sqlite3
@@ -10,11 +11,18 @@ import subprocess
 import sys
 import textwrap
 import threading
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from pymw.interfaces.boinc import BOINCInterface
+from pymw.testing.boinc_sandbox import Sandbox
+from pymw.testing.boinc_sandbox.constants import FileDeleteState
+from pymw.testing.boinc_sandbox.layout import read_daemons
+from pymw.testing.boinc_sandbox.processes import end_process, read_pid, wait_until
+from pymw.testing.boinc_sandbox.volunteer import Volunteer
+from pymw.testing.boinc_sandbox.webuser import separate_web_user
 
 ROOT = Path(__file__).resolve().parents[4]
 MONTE_PI = ROOT / "examples" / "monte_pi.py"
@@ -38,11 +46,27 @@ def assert_one_line_error(run, message: str) -> None:
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def estimate(run: subprocess.CompletedProcess) -> float:
+    assert run.returncode == 0, run.stdout + run.stderr
+    return float(re.search(r"Estimate of pi: ([0-9.]+)", run.stdout).group(1))
+
+
 @pytest.fixture
 def pymw_project(sandbox, tmp_path):
-    """The sandbox with the pymw app installed by the admin's setup (default workers)."""
+    """The sandbox with the pymw app installed by the admin's setup (default workers),
+    and download/ made writable by the web server, as docs/submit-from-laptop.md says."""
     BOINCInterface(sandbox.project_dir, task_path=tmp_path / "admin").cleanup()
+    sandbox.grant_web_download_write()
     return sandbox
+
+
+@pytest.mark.skipif(not separate_web_user(), reason="only root runs the web side as its own user")
+def test_uploads_into_a_download_dir_the_web_server_cannot_write_are_one_line(sandbox, tmp_path):
+    """make_project leaves download/ unwritable by the web server, which runs job_file.php."""
+    BOINCInterface(sandbox.project_dir, task_path=tmp_path / "admin").cleanup()
+    run = run_monte_pi("--url", sandbox.url, "--auth", sandbox.authenticator, cwd=tmp_path)
+    assert_one_line_error(run, "admin must let the web server's user write")
+    assert "could not move" in run.stderr and "download/" in run.stderr
 
 
 def test_wrong_authenticator_is_a_one_line_error(pymw_project, tmp_path):
@@ -107,25 +131,18 @@ def test_monte_pi_over_http_with_the_frozen_worker(sandbox, pyboinc_dist, tmp_pa
         custom_args=[ZIP],
         task_path=tmp_path / "admin",
     ).cleanup()
+    sandbox.grant_web_download_write()
     auth_file = tmp_path / "auth"
     auth_file.write_text(sandbox.authenticator)
     auth_file.chmod(0o600)
-    sandbox.add_client(exit_when_idle=False, fetch_minimal_work=False)
-    run = run_monte_pi(
-        "--url",
-        sandbox.url,
-        "--auth-file",
-        str(auth_file),
-        "-a",
-        ZIP,
-        "-n",
-        "2",
-        cwd=tmp_path,
-        timeout=400,
-    )
-    assert run.returncode == 0, run.stderr
-    estimate = float(re.search(r"Estimate of pi: ([0-9.]+)", run.stdout).group(1))
-    assert abs(estimate - 3.14159) < 0.05
+    ready_client(sandbox)
+    with Volunteer(sandbox):
+        run = run_monte_pi(
+            *("--url", sandbox.url, "--auth-file", str(auth_file), "-a", ZIP, "-n", "2"),
+            cwd=tmp_path,
+            timeout=400,
+        )
+    assert abs(estimate(run) - math.pi) < 0.05
     assert [state for _, state in batches(sandbox)] == [4]  # retired once collected
     with sqlite3.connect(sandbox.project.db_path) as db:
         stderr = [row[0] or "" for row in db.execute("SELECT stderr_out FROM result")]
@@ -173,10 +190,91 @@ def test_an_interrupted_master_reattaches_to_its_batch(pymw_project, tmp_path):
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert line[0] == "SUBMITTED"
-    pymw_project.add_client(exit_when_idle=False, fetch_minimal_work=False)
-    rerun = subprocess.run([*command, "finish"], capture_output=True, text=True, timeout=300)
+    ready_client(pymw_project)
+    with Volunteer(pymw_project):
+        rerun = subprocess.run([*command, "finish"], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.strip() == str([0, 1, 8, 27])
     assert batches(pymw_project) == [(int(line[1]), 4)]
     with sqlite3.connect(pymw_project.project.db_path) as db:
         assert db.execute("SELECT count(*) FROM workunit").fetchone()[0] == 4
+
+
+def hold_file_deleter(sandbox: Sandbox, held: bool) -> None:
+    """Stop (held) or restart BOINC's file_deleter alone, through config.xml's
+    <disabled> as an operator would, to decide the race it runs with the next batch."""
+    config = sandbox.project_dir / "config.xml"
+    tree = ET.parse(config)
+    for daemon in tree.getroot().iter("daemon"):
+        if daemon.findtext("cmd", "").startswith("file_deleter"):
+            disabled = daemon.find("disabled")
+            if disabled is None:
+                disabled = ET.SubElement(daemon, "disabled")
+            disabled.text = "1" if held else "0"
+    tree.write(config)
+    if not held:
+        sandbox.run_tool("start")
+        return
+    for spec in read_daemons(sandbox.project):
+        pid = read_pid(sandbox.project.pid_dir / spec.pid_file)
+        if spec.cmd.startswith("file_deleter") and pid:
+            end_process(pid)
+
+
+def ready_client(sandbox: Sandbox):
+    """A new client that stays up, once boinccmd can talk to it."""
+    client = sandbox.add_client(exit_when_idle=False, fetch_minimal_work=False)
+    assert wait_until(lambda: (client.data_dir / "gui_rpc_auth.cfg").exists(), 30)
+    return client
+
+
+def workunits(sandbox: Sandbox) -> list[tuple[int, str, int, int]]:
+    with sqlite3.connect(sandbox.project.db_path) as db:
+        return list(db.execute("SELECT batch, name, file_delete_state, error_mask FROM workunit"))
+
+
+@pytest.mark.slow
+def test_back_to_back_runs_of_one_program_survive_the_file_deleter(pymw_project, tmp_path):
+    """The second run starts at once and submits while the first batch's input files
+    are still there; BOINC's file_deleter then deletes them (it counts no references)
+    before any client gets the second batch. Its jobs name the same script, `jf_<md5>`,
+    and, with the same seed, the same input data: both must still be there."""
+    command = ("--url", pymw_project.url, "--auth", pymw_project.authenticator, "-n", "1")
+    for run_dir in ("first", "second"):
+        (tmp_path / run_dir).mkdir()
+    hold_file_deleter(pymw_project, held=True)
+    client = ready_client(pymw_project)
+    with Volunteer(pymw_project):  # the clients report and ask for work within seconds
+        first = run_monte_pi(*command, cwd=tmp_path / "first", timeout=300)
+    client.stop()
+    assert abs(estimate(first) - math.pi) < 0.05
+    (first_batch,) = {batch for batch, *_ in workunits(pymw_project)}
+    second = subprocess.Popen(
+        [sys.executable, str(MONTE_PI), "-i", "boinc", *command],
+        cwd=tmp_path / "second",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: len(workunits(pymw_project)) == 2, 60, interval=0.2)
+        hold_file_deleter(pymw_project, held=False)
+        assert wait_until(
+            lambda: all(
+                state == FileDeleteState.DONE
+                for batch, _, state, _ in workunits(pymw_project)
+                if batch == first_batch
+            ),
+            60,
+        )
+        ready_client(pymw_project)
+        with Volunteer(pymw_project):
+            out, err = second.communicate(timeout=300)
+    finally:
+        second.kill()
+    second_run = subprocess.CompletedProcess(second.args, second.returncode, out, err)
+    assert abs(estimate(second_run) - math.pi) < 0.05
+    assert [mask for *_, mask in workunits(pymw_project)] == [0, 0]
+    (first_name,) = [name for batch, name, *_ in workunits(pymw_project) if batch == first_batch]
+    # the file_deleter did delete the first batch's own input
+    assert not pymw_project.project.download_path(f"{first_name}_in", create=False).exists()

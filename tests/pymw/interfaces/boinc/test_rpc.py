@@ -4,6 +4,7 @@ errors, the output size limit, retries, and a real sandbox HTTP side."""
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,8 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_boinc_project import FakeProject as FakeRemoteProject
+from fake_boinc_project import serve
 
 from pymw.interfaces.boinc.rpc import (
+    UPLOAD_MAX_FILES,
+    BadUrlError,
     BatchSpec,
     BatchState,
     BoincRpcClient,
@@ -21,6 +26,7 @@ from pymw.interfaces.boinc.rpc import (
     InputFile,
     JobSpec,
     MalformedReplyError,
+    OutputNotReadyError,
     OutputTooLargeError,
     OutputUnavailableError,
     RemoteError,
@@ -120,17 +126,22 @@ def test_inline_refuses_what_xml_cannot_carry():
 
 
 class FakeProject(BaseHTTPRequestHandler):
-    """Answers GET with `body` (as an attachment) and POST with 503 then a reply."""
+    """Answers GET with `body` (as an attachment) and POST with 503 then a reply.
+
+    `declared_length` announces a Content-Length other than the body's (a transfer that
+    breaks off); `with_length=False` sends none (the body ends with the connection)."""
 
     body = b""
     with_length = True
+    declared_length: int | None = None
     posts = 0
 
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Disposition", "attachment; filename=out")
         if self.with_length:
-            self.send_header("Content-Length", str(len(self.body)))
+            length = len(self.body) if self.declared_length is None else self.declared_length
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         self.wfile.write(self.body)
 
@@ -178,6 +189,25 @@ def test_output_over_the_limit_is_refused(fake_project, with_length, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("with_length", [True, False])
+def test_an_empty_output_file_is_not_ready_never_an_output(fake_project, with_length, tmp_path):
+    """get_output3.php's answer before the assimilator ran: 200, attachment, no bytes."""
+    handler, client = fake_project
+    handler.body, handler.with_length = b"", with_length
+    with pytest.raises(OutputNotReadyError, match="empty"):
+        client.get_output(1, 0)
+    with pytest.raises(OutputNotReadyError):
+        client.download_output(1, 0, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_shorter_than_announced_is_not_ready(fake_project):
+    handler, client = fake_project
+    handler.body, handler.declared_length = b"x" * 10, 1000
+    with pytest.raises(OutputNotReadyError, match="closed after 10 of 1000 bytes"):
+        client.get_output(1, 0)
+
+
 def test_idempotent_calls_retry_5xx_and_submit_does_not(fake_project):
     handler, client = fake_project
     client.retire_batch(4)
@@ -194,6 +224,83 @@ def test_unreachable_project_names_the_url():
     with pytest.raises(BoincUnreachableError, match=r"127\.0\.0\.1") as caught:
         client.query_batch(1)
     assert caught.value.url == url + "submit_rpc_handler.php"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("notaurl", "no scheme"), ("ftp://boinc.example.org/proj/", "ftp://"), ("http://", "host")],
+)
+def test_project_urls_must_be_http_or_https_with_a_host(url, reason):
+    with pytest.raises(BadUrlError, match=reason) as caught:
+        BoincRpcClient(url, AUTHENTICATOR)
+    assert repr(url) in str(caught.value)
+
+
+def test_connection_refused_is_named_in_a_few_words():
+    url = f"http://127.0.0.1:{free_port()}/proj/"
+    client = BoincRpcClient(url, AUTHENTICATOR, retries=0)
+    with pytest.raises(BoincUnreachableError) as caught:
+        client.query_batch(1)
+    assert str(caught.value) == (
+        f"cannot reach the BOINC project at {url}submit_rpc_handler.php: Connection refused"
+    )
+
+
+def test_tls_failure_names_the_url_and_the_tls_error(fake_project):
+    _, plain = fake_project  # an http server, asked for https
+    url = plain.project_url.replace("http://", "https://")
+    client = BoincRpcClient(url, AUTHENTICATOR, retries=0)
+    with pytest.raises(BoincUnreachableError, match=r"TLS failed: \w") as caught:
+        client.retire_batch(4)
+    assert url in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"PHP Fatal error:  Uncaught Error: Call to undefined function", "not XML"),
+        (b"<!DOCTYPE html>\n<html><body>It works!</body></html>", "declares a DTD"),
+    ],
+)
+def test_a_reply_that_is_not_boinc_xml_names_the_url(body, reason):
+    server, url = serve(FakeRemoteProject(reply=body))
+    try:
+        with pytest.raises(MalformedReplyError, match=reason) as caught:
+            BoincRpcClient(url, AUTHENTICATOR, retries=0).query_batch(1)
+    finally:
+        server.shutdown()
+    assert str(caught.value).startswith(f"{url}submit_rpc_handler.php: the query_batch reply")
+
+
+def test_boinc_errors_name_the_page_that_sent_them():
+    client, _ = _recording_client("error_unknown_batch_reply.xml")
+    client._send = lambda method, url, **kwargs: CannedReply(  # type: ignore[method-assign]
+        (REMOTE / "error_unknown_batch_reply.xml").read_bytes()
+    )
+    with pytest.raises(RemoteError) as caught:
+        client.query_batch(1)
+    assert caught.value.url == "https://boinc.example.org/proj/submit_rpc_handler.php"
+    assert str(caught.value).endswith("answered error -1: no such batch")
+
+
+def test_uploads_record_the_batch_and_delete_time_in_requests_php_accepts():
+    """PHP drops a POST with more than max_file_uploads (20) files: groups of 20 at most."""
+    project = FakeRemoteProject()
+    server, url = serve(project)
+    files = {f"pymw_7_{i:02}_in": b"%d" % i for i in range(UPLOAD_MAX_FILES + 5)}
+    try:
+        with BoincRpcClient(url, AUTHENTICATOR, retries=0) as client:
+            client.upload_data(files, batch_id=7, delete_time=1900000000)
+            client.upload_data(files, batch_id=8, delete_time=1900000100)  # all there now
+    finally:
+        server.shutdown()
+    operations = [re.match(r"<(\w+)>", r).group(1) for r in project.requests]
+    assert operations == ["query_files", "upload_files", "upload_files", "query_files"]
+    assert [r.count("<phys_name>") for r in project.requests] == [25, 20, 5, 25]
+    assert sorted(project.uploaded) == sorted(files)
+    recorded = [(7, 1900000000)] * 3 + [(8, 1900000100)]
+    for request, (batch, delete_time) in zip(project.requests, recorded, strict=True):
+        assert f"<batch_id>{batch}</batch_id><delete_time>{delete_time}</delete_time>" in request
 
 
 # Against the sandbox's HTTP side (no daemons, no client).
