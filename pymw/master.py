@@ -202,6 +202,9 @@ class Master:
                 for job, worker in assignments:
                     self.interface.execute(job, worker)
                 self._handle(self.interface.wait(None))
+        except UserError as error:  # e.g. a BOINC tool failed: the message says what to fix
+            logger.info("PyMW dispatcher stopped: %s", error)
+            self._break(error)
         except BaseException as error:
             logger.exception("PyMW dispatcher failed")
             self._break(error)

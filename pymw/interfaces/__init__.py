@@ -104,6 +104,16 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (
+        ("-q", "--quorum"),
+        {
+            "dest": "quorum",
+            "default": None,
+            "metavar": "N",
+            "help": "boinc: run each task N times and accept a result only when N agree "
+            "(default: 2 runs, 1 checked; docs/boinc.md)",
+        },
+    ),
+    (
         ("-c", "--app_path"),
         {
             "dest": "app_path",
@@ -175,6 +185,10 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 ]
 
 
+# Switches that take a whole number of at least 1.
+_COUNTS = ("num_workers", "quorum")
+
+
 def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
     """Add PyMW's switches to `parser` (argparse or optparse), parse, return (options, args).
 
@@ -183,14 +197,14 @@ def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
     args = sys.argv[1:] if args is None else list(args)
     if isinstance(parser, optparse.OptionParser):
         for flags, settings in _SWITCHES:
-            kind = {"type": "int"} if settings["dest"] == "num_workers" else {}
+            kind = {"type": "int"} if settings["dest"] in _COUNTS else {}
             parser.add_option(*flags, **settings, **kind)
         options, rest = parser.parse_args(args)
     else:
         own_parser = parser is None
         parser = parser or ArgumentParser(description="Run a PyMW program.")
         for flags, settings in _SWITCHES:
-            kind = {"type": _positive_int} if settings["dest"] == "num_workers" else {}
+            kind = {"type": _positive_int} if settings["dest"] in _COUNTS else {}
             parser.add_argument(*flags, **settings, **kind)
         if own_parser:
             parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
@@ -199,6 +213,7 @@ def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
     if options.interface not in ENGINES:
         _fail(f"unknown interface {options.interface!r}; choose one of {', '.join(ENGINES)}")
     _configure_verbosity(options.verbose)
+    sys.excepthook = _report_user_errors
     return options, rest
 
 
@@ -232,6 +247,26 @@ def get_interface(options: Any) -> Interface:
     if signing_key is not None:
         interface.signing_key = signing_key
     return interface
+
+
+def _user_error_in(error: BaseException | None) -> UserError | None:
+    """The UserError behind `error`: the engine's own, chained under a BrokenMasterError."""
+    while error is not None and not isinstance(error, UserError):
+        error = error.__cause__
+    return error
+
+
+def _report_user_errors(kind, error, traceback) -> None:
+    """A program that parsed PyMW's options ends on a user error (a BOINC tool failing
+    mid-run, a server refusing a batch) as at start-up: one line and exit 2.
+
+    Raising SystemExit from sys.excepthook sets the exit status and still runs atexit.
+    """
+    user_error = _user_error_in(error)
+    if user_error is None:
+        sys.__excepthook__(kind, error, traceback)
+        return
+    _fail(str(user_error))
 
 
 def _fail(message: str) -> NoReturn:

@@ -152,7 +152,12 @@ def main() -> int:
             reply, output = {"has_output": False, "detail": f"{type(error).__name__}: {error}"}, b""
         reply["task"] = header["task"]
         reply["seconds"] = time.perf_counter() - started
-        write_frame(channel, reply, output)
+        try:
+            write_frame(channel, reply, output)
+        except BrokenPipeError:
+            # The master is gone (it stopped on an error): so are we, at once. A normal
+            # exit would wait on the reader thread, blocked on the master's stdin.
+            os._exit(0)
     return 0
 
 

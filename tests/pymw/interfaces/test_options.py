@@ -138,3 +138,48 @@ def test_a_pymw_0_4_program_runs_unchanged_but_for_python_3_syntax(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert abs(float(run.stdout.split()[1]) - 3.1416) < 0.05
+
+
+ENGINE_FAILS_MID_RUN = """
+import sys
+from pymw import interfaces, pymw
+from pymw.errors import UserError
+from pymw.interfaces.generic import GenericInterface
+
+
+class ToolFailsInterface(GenericInterface):
+    '''A generic engine whose second look for completions fails as a BOINC tool does.'''
+
+    looks = 0
+
+    def wait(self, timeout):
+        self.looks += 1
+        if self.looks > 1:
+            raise UserError("bin/create_work failed: error opening database; is MySQL up?")
+        return super().wait(timeout)
+
+
+def square(x):
+    return x * x
+
+
+options, _ = interfaces.parse_options()
+with pymw.PyMW_Master(ToolFailsInterface(num_workers=1)) as master:
+    task = master.submit_task(square, input_data=(3,))
+    master.get_result(task)
+print("not reached")
+"""
+
+
+def test_an_engine_user_error_mid_run_ends_the_program_with_one_line_and_status_2(tmp_path):
+    program = tmp_path / "program.py"
+    program.write_text(ENGINE_FAILS_MID_RUN)
+    run = subprocess.run(
+        [sys.executable, str(program)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines == [
+        "program.py: error: bin/create_work failed: error opening database; is MySQL up?"
+    ]
+    assert "not reached" not in run.stdout
