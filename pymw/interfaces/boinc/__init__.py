@@ -172,6 +172,7 @@ class BOINCInterface:
         self._buffer: list[tuple[str, str]] = []
         self._pending: dict[str, _Pending] = {}
         self._counts = {"done": 0, "error": 0}
+        self._delivered: list[Path] = []  # outputs read, removed once the batch is complete
         self._poller = Poller(POLL_INTERVAL_MIN, POLL_INTERVAL_MAX)
 
     @classmethod
@@ -326,6 +327,8 @@ class BOINCInterface:
             )
             return
         SharedFiles(self.project, self.checkpoint.batch).release()
+        for path in self._delivered:
+            path.unlink(missing_ok=True)
         (self.task_dir / registry.VALIDATION_LOG).unlink(missing_ok=True)
         self.checkpoint.path.unlink(missing_ok=True)
         Path(registry.entry_path(str(self.project.root), self.checkpoint.batch)).unlink(
@@ -388,7 +391,9 @@ class BOINCInterface:
     def _completion(self, wu_name: str, path: Path, pending: _Pending) -> Completion:
         data = _read_limited(path, self.boinc_args.max_nbytes)
         if not pending.keep_files:
-            path.unlink(missing_ok=True)
+            # Deleted in cleanup() once the batch is complete, not now: a master killed
+            # after reading it reruns on the same workunit, and BOINC delivers only once.
+            self._delivered.append(path)
         if path.suffix == registry.OUTPUT_SUFFIX:
             self._counts["done"] += 1
             if data is None:

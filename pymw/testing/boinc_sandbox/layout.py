@@ -132,6 +132,21 @@ class Project:
         value = config.findtext(tag) if config is not None else None
         return default if value is None else value.strip()
 
+    def set_config_value(self, tag: str, value: str) -> None:
+        """Set `<config><tag>`, as an administrator edits config.xml: replaced whole,
+        keeping its mode, since the web side reads it as another user."""
+        path = self.root / "config.xml"
+        tree = ET.parse(path)
+        config = tree.getroot().find("config")
+        element = config.find(tag)
+        if element is None:
+            element = ET.SubElement(config, tag)
+        element.text = value
+        temporary = path.with_name("config.xml.new")
+        tree.write(temporary)
+        temporary.chmod(path.stat().st_mode)
+        temporary.replace(path)
+
     @property
     def download_dir(self) -> Path:
         return self.root / "download"

@@ -92,6 +92,24 @@ def test_hostile_result_fails_only_its_task_and_runs_nothing(sandbox, tmp_path):
     assert not marker.exists()
 
 
+def test_a_read_output_stays_until_its_batch_is_complete(sandbox, tmp_path):
+    """A master killed after reading some outputs reruns on the same workunits, and BOINC
+    delivers each output once: so outputs go only when the whole batch is collected."""
+    interface = BOINCInterface(sandbox.project_dir, task_path=tmp_path / "tasks")
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        first = master.submit_task(t.square, input_data=(3,))
+        second = master.submit_task(t.square, input_data=(4,))
+        wu_names = _wait_for_workunits(interface, 2)
+        first_output = interface.task_dir / f"{wu_names[first.task_id]}.out"
+        first_output.write_bytes(_run_contract_locally(interface, first, tmp_path))
+        assert master.get_result(first)[1] == 9
+        assert first_output.exists()  # a kill now leaves it for the rerun
+        second_output = interface.task_dir / f"{wu_names[second.task_id]}.out"
+        second_output.write_bytes(_run_contract_locally(interface, second, tmp_path))
+        assert master.get_result(second)[1] == 16
+    assert not first_output.exists() and not second_output.exists()
+
+
 def _wait_for_workunits(interface: BOINCInterface, count: int) -> dict[int, str]:
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -108,12 +126,10 @@ def _wait_for_workunits(interface: BOINCInterface, count: int) -> dict[int, str]
 
 def _run_contract_locally(interface, task, tmp_path) -> bytes:
     """What an honest volunteer would upload for `task`: run its script with python3."""
-    from pyboinc import contract
-
-    slot = tmp_path / "slot"
+    slot = tmp_path / f"slot{task.task_id}"
     slot.mkdir()
     (slot / "task.py").write_text(task.program.script)
-    (slot / "in").write_bytes(contract.encode_input((2,)))
+    (slot / "in").write_bytes(task.input_bytes)
     subprocess.run([sys.executable, "task.py", "in", "out"], cwd=slot, check=True)
     return (slot / "out").read_bytes()
 
@@ -203,9 +219,7 @@ def test_changed_app_version_content_asks_for_a_version_bump(stopped_sandbox, tm
         )
 
 
-def test_compare_policy_and_quorum_reach_the_registry_and_workunits(
-    sandbox, tmp_path, monkeypatch
-):
+def test_compare_policy_and_quorum_reach_the_registry_and_workunits(sandbox, tmp_path, monkeypatch):
     """-q N makes N results that must all agree; set_boinc_args' validator is what
     bin/pymw_validator reads for the batch."""
     monkeypatch.chdir(tmp_path)  # the task directory is ./tasks, as for a user's program

@@ -46,17 +46,6 @@ def _ask(sandbox, reference, now: int, other_results: tuple[str, ...] = ()) -> E
     return parse_fragment(reply).find("scheduler_reply")
 
 
-def _set_config(project, tag: str, value: str) -> None:
-    path = project.root / "config.xml"
-    tree = ET.parse(path)
-    config = tree.getroot().find("config")
-    element = config.find(tag)
-    if element is None:
-        element = ET.SubElement(config, tag)
-    element.text = value
-    tree.write(path)
-
-
 def test_reply_to_reference_work_request(app_sandbox, reference, tmp_path):
     _one_job_ready(app_sandbox, tmp_path)
     text = (reference / "sched_request_asking_work.xml").read_text()
@@ -163,7 +152,7 @@ def test_result_abort_for_tasks_the_server_no_longer_needs(app_sandbox, referenc
     aborted = {e.findtext("name") for e in reply.iter("result_abort")}
     if_not_started = {e.findtext("name") for e in reply.iter("result_abort_if_not_started")}
     assert aborted == {"wu2_0", "unknown_0"} and if_not_started == {"wu1_0"}
-    _set_config(app_sandbox.project, "send_result_abort", "0")
+    app_sandbox.project.set_config_value("send_result_abort", "0")
     quiet = _ask(app_sandbox, reference, now + 20, ("wu1_0", "wu2_0", "unknown_0"))
     assert quiet.find("result_abort") is None and quiet.find("result_abort_if_not_started") is None
 
@@ -171,7 +160,7 @@ def test_result_abort_for_tasks_the_server_no_longer_needs(app_sandbox, referenc
 def test_a_host_past_its_daily_quota_gets_no_work(app_sandbox, reference, tmp_path):
     config = (app_sandbox.project_dir / "config.xml").read_text()
     assert "<daily_result_quota>500<" in config and "<send_result_abort>1<" in config
-    _set_config(app_sandbox.project, "daily_result_quota", "1")  # a CPU: 2 for this 2-CPU host
+    app_sandbox.project.set_config_value("daily_result_quota", "1")  # a CPU: 2 for this 2-CPU host
     _jobs_ready(app_sandbox, tmp_path, 3)
     now = int(time.time())
     assert len(_ask(app_sandbox, reference, now).findall("result")) == 2
