@@ -109,8 +109,8 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             "dest": "quorum",
             "default": None,
             "metavar": "N",
-            "help": "boinc: run each task N times and accept a result only when N agree "
-            "(default: 2 runs, 1 checked; docs/boinc.md)",
+            "help": "boinc -p: run each task on N hosts and accept a result only when a "
+            "majority of them agree (default: 2 runs, none checked; docs/boinc.md)",
         },
     ),
     (

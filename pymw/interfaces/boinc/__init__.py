@@ -190,7 +190,7 @@ class BOINCInterface:
             num_workers=getattr(options, "num_workers", 1) or 1,
         )
         quorum = getattr(options, "quorum", None)
-        if quorum:  # -q N: N results per task, all N must agree
+        if quorum:  # -q N: N results per task, a majority must agree (BOINC's check_set)
             interface.set_boinc_args(target_nresults=quorum, min_quorum=quorum)
         return interface
 

@@ -250,6 +250,11 @@ class BOINCRemoteInterface:
             raise UserError("give either -p (a project on this machine) or --url, not both")
         if getattr(options, "app_path", None):
             raise UserError("--url uses the workers the project's admin installed: drop -c")
+        if getattr(options, "quorum", None):
+            raise UserError(
+                "-q works with -p only: remote batches are replicated as the project's "
+                "templates/pymw_in says (2 runs, none checked); drop -q"
+            )
         try:
             check_project_url(options.url)
         except BoincRpcError as error:

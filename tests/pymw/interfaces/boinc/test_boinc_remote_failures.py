@@ -120,6 +120,11 @@ def test_a_url_that_is_not_http_is_refused_before_anything_else(url, expected, t
     assert "http:// or https://" in line
 
 
+def test_a_quorum_asked_of_a_remote_batch_is_refused_not_ignored(fake, tmp_path):
+    _, url = fake
+    assert_one_line_error(monte_pi(url, "-q", "2", cwd=tmp_path), "-q works with -p only")
+
+
 def test_tls_errors_are_one_line(fake, tmp_path):
     _, url = fake  # plain http, asked for https
     https = url.replace("http://", "https://")
