@@ -321,3 +321,50 @@ def test_a_later_workunit_and_its_resend_find_the_script_file_deleter_spared(
         r for r in results_of(sandbox) if r["workunitid"] == workunits(sandbox)[1]["id"]
     ]
     assert [r["outcome"] for r in later_results] == [Outcome.CLIENT_ERROR, Outcome.SUCCESS]
+
+
+PRIME_FINDER = ROOT / "examples" / "prime_finder.py"
+
+
+def primes_below(bound: int) -> int:
+    sieve = bytearray([1]) * bound
+    sieve[:2] = b"\0\0"
+    for n in range(2, int(bound**0.5) + 1):
+        if sieve[n]:
+            sieve[n * n :: n] = bytes(len(range(n * n, bound, n)))
+    return sum(sieve)
+
+
+def test_masters_running_at_once_share_one_project(sandbox, volunteer, tmp_path):
+    """Two masters of one program from different directories and a master of another
+    program, all at once: each has its own batch and gets its own answer, and the script
+    the first two share stays until the last of them is done with it, then goes."""
+    BOINCInterface(sandbox.project_dir, task_path=tmp_path / "admin").cleanup()  # set up once
+    start_client(sandbox)
+    programs = {
+        "pi_a": (MONTE_PI, "-n", "2", "-t", "200000"),
+        "pi_b": (MONTE_PI, "-n", "2", "-t", "200000"),
+        "primes": (PRIME_FINDER, "-m", "20000", "--tasks", "3"),
+    }
+    runs = {}
+    for name, (program, *args) in programs.items():
+        (tmp_path / name).mkdir()
+        runs[name] = subprocess.Popen(
+            [sys.executable, str(program), "-i", "boinc", "-p", str(sandbox.project_dir), *args],
+            cwd=tmp_path / name,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    outputs = {name: run.communicate(timeout=400) for name, run in runs.items()}
+    for name, run in runs.items():
+        assert run.returncode == 0, f"{name}: {outputs[name][1]}"
+    assert pi_from(outputs["pi_a"][0]) == pi_from(outputs["pi_b"][0])  # the same tasks
+    assert abs(pi_from(outputs["pi_a"][0]) - 3.14159) < 0.05
+    assert f"{primes_below(20000)} primes below 20000" in outputs["primes"][0]
+    with sqlite3.connect(sandbox.project.db_path) as db:
+        batches = db.execute("SELECT COUNT(DISTINCT batch), SUM(error_mask != 0) FROM workunit")
+        assert tuple(batches.fetchone()) == (3, 0)
+    references = sandbox.project_dir / "pymw_files"
+    assert [p.name for p in references.iterdir() if p.is_dir()] == []
+    assert list(sandbox.project.download_dir.glob("*/pymw_script_*")) == []
