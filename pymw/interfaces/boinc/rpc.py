@@ -17,8 +17,9 @@ The path of one call:
            -> POST request=<XML> to <project>/submit_rpc_handler.php (or job_file.php)
            -> reply XML, DTDs and entities refused -> <error> ? RemoteError : dataclass
 
-Inputs go `inline` in the request when small text, otherwise they are uploaded once to
-`job_file.php` under their content name `jf_<md5>` and referenced as `local_staged`.
+`input_file` sends small text `inline` in the request, anything else uploaded once to
+`job_file.php` under its content name `jf_<md5>` and referenced as `local_staged`. (The
+BOINC interface uploads each job's input as a file of its own instead: remote.py says why.)
 Outputs come from `get_output3.php`, which serves what sample_assimilator moved to
 results/. It checks no authenticator (anyone who knows a result id may fetch it);
 the `auth` cookie is sent anyway, as to any BOINC page.
