@@ -376,6 +376,7 @@ class BOINCInterface:
         if not self._pending:
             return []
         completions = []
+        disagreed: set[str] | None = None  # read once per look, and only if a task failed
         for entry in os.scandir(self.task_dir):
             stem, suffix = os.path.splitext(entry.name)
             pending = self._pending.get(stem)
@@ -385,10 +386,14 @@ class BOINCInterface:
             ):
                 continue
             del self._pending[stem]
-            completions.append(self._completion(stem, Path(entry.path), pending))
+            if suffix == registry.ERROR_SUFFIX and disagreed is None:
+                disagreed = self._validation_notes().get("disagreed", set())
+            completions.append(self._completion(stem, Path(entry.path), pending, disagreed))
         return completions
 
-    def _completion(self, wu_name: str, path: Path, pending: _Pending) -> Completion:
+    def _completion(
+        self, wu_name: str, path: Path, pending: _Pending, disagreed: set[str] | None
+    ) -> Completion:
         data = _read_limited(path, self.boinc_args.max_nbytes)
         if not pending.keep_files:
             # Deleted in cleanup() once the batch is complete, not now: a master killed
@@ -405,8 +410,8 @@ class BOINCInterface:
                 )
             return Completion(pending.task_id, data)
         self._counts["error"] += 1
-        disagreed = wu_name in self._validation_notes().get("disagreed", ())
-        return Completion(pending.task_id, None, detail=_describe_error(wu_name, data, disagreed))
+        detail = _describe_error(wu_name, data, wu_name in (disagreed or ()))
+        return Completion(pending.task_id, None, detail=detail)
 
     def _validation_notes(self) -> dict[str, set[str]]:
         """This batch's workunits in the validator's log, by kind (validator.py)."""
