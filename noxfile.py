@@ -1,7 +1,7 @@
 """Sessions named for what you want to do. The logic lives in the packages and scripts.
 
 nox -s tests            fast tests (no BOINC client, no frozen build, no MPI)
-nox -s integration      slow tests with the real parts: boinc-client, frozen worker, MPI
+nox -s integration      slow tests with the real parts: boinc-client, Slurm, frozen worker, MPI
 nox -s lint             ruff
 nox -s build-workers    freeze the PyBOINC worker into dist/pyboinc/<os>/
 nox -s demo -- ARGS     run examples/monte_pi.py ARGS
@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench_mpi.py",
     "bench_simulator.py",
     "bench_boinc.py",
+    "bench_slurm.py",
 )
 EXTRAS_FOR_TESTS = ".[test,build,mpi,boinc,condor]"
 

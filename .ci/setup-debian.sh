@@ -10,6 +10,9 @@ APT_PACKAGES=(
   g++                # compiles the cffi binding (C++: libboinc is C++)
   patchelf binutils  # staticx: --portable worker builds
   debootstrap        # the glibc 2.31 (bullseye) chroot test of the portable worker
+  libpython3.11-testsuite  # CPython's test_concurrent_futures, run against pymw.Executor
+  slurmctld slurmd   # the one-node Slurm cluster the -i slurm tests run on (22.05)
+  slurm-client munge # sbatch, squeue, scancel, scontrol; munged authenticates them
 )
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -26,4 +29,6 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet boinc-client 2>/dev/null; then
   as_root systemctl stop boinc-client || true
 fi
+# Debian's slurmctld/slurmd services need an /etc/slurm/slurm.conf, which this script does
+# not write: the tests start a private cluster (pymw/testing/slurm_cluster) on free ports.
 python3 -m pip install --quiet --upgrade "nox>=2024.4"

@@ -8,6 +8,10 @@ Prints, measured in this run:
   (b) CPU-bound batch time, speedup over serial   goal: speedup >= 1.9 on 2 cores
   (c) 100,000 null tasks: time and peak RSS       goal: <= 300 MB
   (d) fresh-process per-task overhead             goal: <= 1.5x `python -c pass`
+  (e) 1 MB of bytes in and out per task, N = 200  goal: >= 1.0x ProcessPoolExecutor
+  (f) Executor.map of 20,000 null tasks, chunksize 64, and (g) with the chunksize
+      multiprocessing.Pool.map picks itself       goal: >= 1.0x ProcessPoolExecutor.map
+      and >= 1.0x Pool.map, both with the same chunksize (best of 5 runs each)
 Each figure is measured in its own child process so that one cannot warm the next.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -32,13 +37,19 @@ MANY_TASKS = 100_000
 CPU_TASKS = 16
 CPU_WORK = 1_500_000
 FRESH_TASKS = 40
+BYTES_TASKS = 200
+BYTES_SIZE = 1 << 20
+MAP_TASKS = 20_000
+MAP_CHUNKSIZE = 64
+MAP_REPEATS = 5
+MAP_KINDS = ("pymw", "ProcessPoolExecutor", "Pool.map")
 
 
 def _pymw_executor(workers: int, **options):
     from pymw import Executor
     from pymw.interfaces.generic import GenericInterface
 
-    return Executor(GenericInterface(num_workers=workers, **options))
+    return Executor(interface=GenericInterface(num_workers=workers, **options))
 
 
 def _pool(kind: str, workers: int):
@@ -102,11 +113,57 @@ def measure_fresh(kind: str, workers: int) -> dict:
         return {"per_task_ms": (time.perf_counter() - start) / FRESH_TASKS * 1000}
 
 
+def measure_bytes(kind: str, workers: int) -> dict:
+    payload = bytes(range(256)) * (BYTES_SIZE // 256)
+    with _pool(kind, workers) as pool:
+        _warm(pool)
+        start = time.perf_counter()
+        futures = [pool.submit(bench_tasks.reverse_bytes, payload) for _ in range(BYTES_TASKS)]
+        assert all(len(f.result()) == BYTES_SIZE for f in futures)
+        elapsed = time.perf_counter() - start
+    return {"tasks_per_s": BYTES_TASKS / elapsed}
+
+
+def _map_pool(kind: str, workers: int):
+    if kind == "Pool.map":
+        return multiprocessing.Pool(workers)
+    return _pool(kind, workers)
+
+
+def _pool_map_chunksize(workers: int) -> int:
+    """The chunksize multiprocessing.Pool.map picks for MAP_TASKS items by itself."""
+    chunksize, extra = divmod(MAP_TASKS, workers * 4)
+    return chunksize + bool(extra)
+
+
+def _measure_map(kind: str, workers: int, chunksize: int) -> dict:
+    with _map_pool(kind, workers) as pool:
+        list(pool.map(bench_tasks.null_task, range(50), chunksize=chunksize))
+        times = []
+        for _ in range(MAP_REPEATS):
+            start = time.perf_counter()
+            results = list(pool.map(bench_tasks.null_task, range(MAP_TASKS), chunksize=chunksize))
+            times.append(time.perf_counter() - start)
+        assert results == list(range(MAP_TASKS))
+    return {"seconds": min(times)}
+
+
+def measure_map(kind: str, workers: int) -> dict:
+    return _measure_map(kind, workers, MAP_CHUNKSIZE)
+
+
+def measure_map_pool_chunks(kind: str, workers: int) -> dict:
+    return _measure_map(kind, workers, _pool_map_chunksize(workers))
+
+
 MEASUREMENTS = {
     "null": measure_null,
     "cpu": measure_cpu,
     "many": measure_many,
     "fresh": measure_fresh,
+    "bytes": measure_bytes,
+    "map": measure_map,
+    "map_pool_chunks": measure_map_pool_chunks,
 }
 
 
@@ -158,6 +215,28 @@ def main() -> None:
         f"(d) fresh-process task: pymw {ours['per_task_ms']:.1f} ms, `python -c pass` "
         f"{baseline['per_task_ms']:.1f} ms: {ratio:.2f}x (goal <= 1.5x)"
     )
+
+    ours, theirs = run_child("bytes", "pymw", workers), run_child("bytes", "ppe", workers)
+    ratio = ours["tasks_per_s"] / theirs["tasks_per_s"]
+    print(
+        f"(e) 1 MB bytes in and out, tasks/s: pymw {ours['tasks_per_s']:.0f}, "
+        f"{peer} {theirs['tasks_per_s']:.0f}: {ratio:.2f}x (goal >= 1.0x)"
+    )
+
+    for label, measurement, chunksize in (
+        ("f", "map", MAP_CHUNKSIZE),
+        ("g", "map_pool_chunks", _pool_map_chunksize(workers)),
+    ):
+        seconds = {kind: run_child(measurement, kind, workers)["seconds"] for kind in MAP_KINDS}
+        ours = seconds["pymw"]
+        peers = ", ".join(
+            f"{kind} {seconds[kind] * 1000:.1f} ms: {seconds[kind] / ours:.2f}x"
+            for kind in MAP_KINDS[1:]
+        )
+        print(
+            f"({label}) map of {MAP_TASKS} null tasks, chunksize {chunksize}: pymw "
+            f"{ours * 1000:.1f} ms; {peers} (goal >= 1.0x each)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,3 +10,7 @@ def cpu_task(n):
     for i in range(n):
         total += i * i % 7
     return total
+
+
+def reverse_bytes(data):
+    return data[::-1]

@@ -24,12 +24,15 @@ where the worker has no PyMW installed the script carries this file's source and
 from there. It must never import pymw or the rest of pyboinc.
 """
 
+import contextvars
+import enum
 import io
 import json
 import os
 import sys
+import types
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 INPUT_FORMAT = "pymw-input/1"
 OUTPUT_FORMAT = "pymw-output/1"
 
@@ -52,13 +55,46 @@ MAX_CAPTURED_CHARS = 8192
 MAX_UNZIPPED_BYTES = 1 << 30
 MAX_ARCHIVE_MEMBERS = 10_000
 
+# Type tags of the safe codec: a one-key JSON object `{tag: payload}` is a value of that type.
 _TAG_TUPLE = "$tuple"
 _TAG_DICT = "$dict"
 _TAG_BYTES = "$bytes"
 _TAG_SET = "$set"
 _TAG_FROZENSET = "$frozenset"
 _TAG_COMPLEX = "$complex"
-_TAGS = frozenset({_TAG_TUPLE, _TAG_DICT, _TAG_BYTES, _TAG_SET, _TAG_FROZENSET, _TAG_COMPLEX})
+_TAG_NDARRAY = "$ndarray"
+_TAG_NPSCALAR = "$npscalar"
+_TAG_DATETIME = "$datetime"
+_TAG_DATE = "$date"
+_TAG_TIME = "$time"
+_TAG_TIMEDELTA = "$timedelta"
+_TAG_DECIMAL = "$decimal"
+_TAG_FRACTION = "$fraction"
+_TAG_UUID = "$uuid"
+_TAG_PATH = "$path"
+_TAG_ENUM = "$enum"
+_TAG_DATACLASS = "$dataclass"
+_TAG_NAMEDTUPLE = "$namedtuple"
+
+# The two codecs. "json" (tagged JSON) is safe to decode from anyone; "pickle" is only for
+# workers that are the user's own processes (engines with `trusted_workers = True`).
+CODEC_JSON = "json"
+CODEC_PICKLE = "pickle"
+CODECS = (CODEC_JSON, CODEC_PICKLE)
+
+# Caps on each value the safe codec decodes; the whole output is capped by the caller
+# (`max_bytes`, the master's max_result_bytes). Nesting is capped by Python's recursion limit.
+MAX_ARRAY_BYTES = 1 << 30
+MAX_ARRAY_DIMS = 32  # numpy 1.x's limit (NPY_MAXDIMS)
+MAX_NAME_CHARS = 256  # class, member and dtype names, ISO dates, UUIDs
+MAX_NUMBER_CHARS = 4300  # Decimal text, as Python caps int parsing (int_max_str_digits)
+# Bytes (and array data) this long or longer travel raw after the JSON, not as base64.
+OUT_OF_BAND_BYTES = 4096
+# A binary container starts with a NUL, which no JSON text can start with.
+_CONTAINER_MAGIC = b"\x00pymw-buffers/1\n"
+_PICKLE_MAGIC = b"\x80"  # pickle protocol 2 and later
+_PICKLE_PROTOCOL = 5
+_NO_CLASSES: dict = {}
 
 
 class ContractError(ValueError):
@@ -69,7 +105,23 @@ class UnsafeArchiveError(ContractError):
     """A data archive that would write outside its directory or grow past its limits."""
 
 
-# --------------------------------------------------------------------------- result codec
+class UnlistedClassError(TypeError):
+    """A record (Enum, dataclass, NamedTuple) whose class is not in the allow-list given to
+    `encode`; `kind` is the class, so a master can ship it with the program and retry."""
+
+    def __init__(self, kind: type) -> None:
+        super().__init__(
+            f"PyMW's codec cannot carry a {kind.__qualname__}: its class is not part of the "
+            "task's program; define it at the top level of the task function's module and "
+            "use it there (or send plain data)"
+        )
+        self.kind = kind
+
+
+# ---------------------------------------------------------------- safe codec: plain data
+#
+# The fast path: None, bool, int, float, str, list, tuple and dict of those are walked by
+# `_to_json` without touching the rich-value code below.
 
 
 _SCALARS = frozenset({type(None), bool, int, float, str})
@@ -91,28 +143,6 @@ def _to_json(value):
     return _to_json_other(value)
 
 
-def _to_json_other(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value  # subclasses such as IntEnum travel as their base value
-    for base in (list, tuple, dict):  # subclasses (namedtuple, OrderedDict) as their base
-        if isinstance(value, base):
-            return _to_json(base(value))
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        import base64
-
-        return {_TAG_BYTES: base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, frozenset):
-        return {_TAG_FROZENSET: [_to_json(item) for item in value]}
-    if isinstance(value, set):
-        return {_TAG_SET: [_to_json(item) for item in value]}
-    if isinstance(value, complex):
-        return {_TAG_COMPLEX: [value.real, value.imag]}
-    raise TypeError(
-        f"PyMW's result codec cannot carry a {type(value).__name__}; convert it to plain "
-        "data (None, bool, int, float, complex, str, bytes, list, tuple, dict, set)"
-    )
-
-
 def _from_json_object(obj):
     """Rebuild a tagged value; an object without a `$` tag is a dict with string keys."""
     if len(obj) != 1:
@@ -122,24 +152,222 @@ def _from_json_object(obj):
     ((tag, payload),) = obj.items()
     if not tag.startswith("$"):
         return obj
-    if tag not in _TAGS:
-        raise ContractError(f"unknown type tag {tag!r}")
-    if tag == _TAG_COMPLEX:
-        real, imag = payload
-        return complex(float(real), float(imag))
-    if tag == _TAG_BYTES:
-        import base64
-
-        return base64.b64decode(payload.encode("ascii"), validate=True)
-    if not isinstance(payload, list):
-        raise ContractError(f"{tag} needs a list")
-    if tag == _TAG_TUPLE:
+    if tag == _TAG_TUPLE and type(payload) is list:  # the most common tag, inline
         return tuple(payload)
-    if tag == _TAG_DICT:
-        return {_hashable(k): v for k, v in payload}
-    if tag == _TAG_SET:
-        return {_hashable(item) for item in payload}
-    return frozenset(_hashable(item) for item in payload)
+    rebuild = _DECODERS.get(tag)
+    if rebuild is None:
+        raise ContractError(f"unknown type tag {tag!r}")
+    return rebuild(payload)
+
+
+class _CodecCall:
+    """The state of one encode or decode: the program's classes and the raw buffers."""
+
+    __slots__ = ("buffers", "classes", "names", "used")
+
+    def __init__(self, classes, buffers):
+        self.classes, self.buffers = classes, buffers
+        self.names: dict = {}  # class -> its name in `classes` (or None), found once
+        self.used: set = set()  # buffers already decoded: each may be used once only
+
+
+class _NeedsCall(Exception):
+    """Raised by a first, stateless encoding attempt that met classes or long bytes."""
+
+
+# No classes, no buffers: what a plain value needs, so plain calls skip setting a context.
+_PLAIN = _CodecCall(_NO_CLASSES, ())
+_current = contextvars.ContextVar("pymw_codec_call", default=_PLAIN)
+
+
+def _encoding_call() -> _CodecCall:
+    call = _current.get()
+    if call is _PLAIN:
+        raise _NeedsCall
+    return call
+
+
+# Made once: json.dumps/loads build an encoder or decoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder(object_hook=_from_json_object)
+
+
+def encode(value, *, classes=_NO_CLASSES) -> bytes:
+    """Encode `value` as tagged JSON (UTF-8), with long bytes raw after it.
+
+    `classes` maps names to the classes that may travel as Enum members, dataclasses and
+    NamedTuples: on the master the program's allow-list, on a worker the task code's
+    namespace. Raises TypeError naming what cannot travel.
+    """
+    try:
+        try:
+            return _ENCODER.encode(_to_json(value)).encode("utf-8")
+        except _NeedsCall:  # the value holds program classes or long bytes
+            pass
+        call = _CodecCall(classes, [])
+        token = _current.set(call)
+        try:
+            text = _ENCODER.encode(_to_json(value)).encode("utf-8")
+        finally:
+            _current.reset(token)
+    except RecursionError:
+        raise TypeError(
+            "PyMW's codec cannot carry a value nested this deeply (or containing itself)"
+        ) from None
+    return _pack_buffers(text, call.buffers) if call.buffers else text
+
+
+def decode(data, *, classes=_NO_CLASSES, max_bytes: int | None = None):
+    """Decode what `encode` made, safely: malformed or hostile input raises ContractError.
+
+    Enum members, dataclasses and NamedTuples are rebuilt only into classes found in
+    `classes` (never a class the data names otherwise), without calling their code. With
+    `classes=STRUCTURAL` they, and numpy arrays, decode to neutral `Record` and `Array`
+    values instead, for comparing outputs without the program or numpy (see STRUCTURAL).
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ContractError(f"encoded value is {len(data)} bytes, over the {max_bytes} limit")
+    token = None
+    try:
+        if data[:1] == b"\0":  # _CONTAINER_MAGIC
+            data, buffers = _unpack_buffers(data)
+            token = _current.set(_CodecCall(classes, buffers))
+        elif classes:
+            token = _current.set(_CodecCall(classes, ()))
+        decoder = _STRUCTURAL_DECODER if classes is STRUCTURAL else _DECODER
+        return decoder.decode(str(data, "utf-8"))
+    except ContractError:
+        raise
+    except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as error:
+        raise ContractError(f"malformed encoded value: {error}") from None
+    except RecursionError:
+        raise ContractError("malformed encoded value: nested too deeply") from None
+    finally:
+        if token is not None:
+            _current.reset(token)
+
+
+# ------------------------------------------------------ safe codec: raw buffers container
+#
+#   MAGIC | u32 JSON length | u32 buffer count | u64 length per buffer | JSON | buffers
+#
+# `{"$bytes": 3}` (an int, not base64 text) is buffer 3. The frame to a long-lived worker
+# and the files of fresh processes carry the container as it is, so 1 MB of bytes or array
+# data is copied, not base64-encoded and scanned as JSON text.
+
+
+def _pack_buffers(text: bytes, buffers: list) -> bytes:
+    import struct
+
+    lengths = [memoryview(buffer).nbytes for buffer in buffers]
+    head = struct.pack(f">II{len(lengths)}Q", len(text), len(lengths), *lengths)
+    return b"".join([_CONTAINER_MAGIC, head, text, *buffers])
+
+
+def _unpack_buffers(data) -> tuple[memoryview, list]:
+    import struct
+
+    view = memoryview(data)
+    offset = len(_CONTAINER_MAGIC)
+    if bytes(view[:offset]) != _CONTAINER_MAGIC or len(view) < offset + 8:
+        raise ContractError("malformed encoded value: not a PyMW buffers container")
+    text_size, count = struct.unpack_from(">II", view, offset)
+    offset += 8
+    if count > (len(view) - offset) // 8:
+        raise ContractError("malformed encoded value: more buffers than the data can hold")
+    lengths = struct.unpack_from(f">{count}Q", view, offset)
+    offset += 8 * count
+    if offset + text_size + sum(lengths) != len(view):
+        raise ContractError("malformed encoded value: buffer lengths do not add up")
+    text, offset = view[offset : offset + text_size], offset + text_size
+    buffers = []
+    for length in lengths:
+        buffers.append(view[offset : offset + length])
+        offset += length
+    return text, buffers
+
+
+def _bytes_to_json(data):
+    """Inline base64 for short bytes; a buffer index for long ones."""
+    if len(data) >= OUT_OF_BAND_BYTES:
+        buffers = _encoding_call().buffers
+        buffers.append(data)
+        return len(buffers) - 1
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+def _bytes_from_json(payload, tag=_TAG_BYTES) -> bytes:
+    if type(payload) is int:
+        call = _current.get()
+        if not 0 <= payload < len(call.buffers) or payload in call.used:
+            raise ContractError(f"{tag} names a missing or already used buffer {payload}")
+        call.used.add(payload)
+        return bytes(call.buffers[payload])
+    import base64
+
+    return base64.b64decode(_text(payload, tag, MAX_ARRAY_BYTES * 2).encode("ascii"), validate=True)
+
+
+# --------------------------------------------------- safe codec: rich values (slow path)
+
+
+def _to_json_other(value):
+    kind = type(value)
+    module = kind.__module__
+    if module == "numpy":
+        return _numpy_to_json(value)
+    stdlib = _STDLIB_ENCODERS.get((module, kind.__qualname__))
+    if stdlib is not None and getattr(sys.modules.get(module), kind.__qualname__, None) is kind:
+        return stdlib(value)
+    if isinstance(value, enum.Enum):
+        return _enum_to_json(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value  # other subclasses travel as their base value
+    if hasattr(kind, "__dataclass_fields__"):
+        return _dataclass_to_json(value)
+    if isinstance(value, tuple) and hasattr(kind, "_fields"):
+        name = _class_name(kind, _encoding_call())
+        if name is not None:
+            return {_TAG_NAMEDTUPLE: [name, [_to_json(item) for item in value]]}
+    for base in (list, tuple, dict):  # subclasses (other namedtuples, OrderedDict) as base
+        if isinstance(value, base):
+            return _to_json(base(value))
+    if isinstance(value, (bytes, bytearray)):
+        return {_TAG_BYTES: _bytes_to_json(value)}
+    if isinstance(value, memoryview):
+        return {_TAG_BYTES: _bytes_to_json(value.tobytes())}
+    if isinstance(value, frozenset):
+        return {_TAG_FROZENSET: [_to_json(item) for item in value]}
+    if isinstance(value, set):
+        return {_TAG_SET: [_to_json(item) for item in value]}
+    if isinstance(value, complex):
+        return {_TAG_COMPLEX: [value.real, value.imag]}
+    raise TypeError(
+        f"PyMW's codec cannot carry a {kind.__qualname__}; send plain data (None, bool, "
+        "int, float, complex, str, bytes, list, tuple, dict, set), numpy arrays, datetimes, "
+        "Decimal, Fraction, UUID, PurePosixPath, or Enum, dataclass and NamedTuple values "
+        "of classes the task's code defines or imports (or use Executor(codec='pickle'))"
+    )
+
+
+def _text(payload, tag, limit=MAX_NAME_CHARS) -> str:
+    if type(payload) is not str or len(payload) > limit:
+        raise ContractError(f"{tag} needs a string of at most {limit} characters")
+    return payload
+
+
+def _items(payload, tag, count=None) -> list:
+    if type(payload) is not list or (count is not None and len(payload) != count):
+        raise ContractError(f"{tag} needs a list" + ("" if count is None else f" of {count}"))
+    return payload
+
+
+def _whole(value, tag) -> int:
+    if type(value) is not int:
+        raise ContractError(f"{tag} needs integers")
+    return value
 
 
 def _hashable(value):
@@ -150,50 +378,678 @@ def _hashable(value):
     return value
 
 
-# Made once: json.dumps/loads build an encoder or decoder on every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-_DECODER = json.JSONDecoder(object_hook=_from_json_object)
+def _decode_complex(payload):
+    real, imag = _items(payload, _TAG_COMPLEX, 2)
+    if not all(type(part) in (int, float) for part in (real, imag)):
+        raise ContractError(f"{_TAG_COMPLEX} needs two numbers")
+    return complex(real, imag)
 
 
-def encode(value) -> bytes:
-    """Encode plain data as tagged JSON (UTF-8)."""
-    return _ENCODER.encode(_to_json(value)).encode("utf-8")
+_DECODERS = {
+    _TAG_TUPLE: lambda payload: tuple(_items(payload, _TAG_TUPLE)),
+    _TAG_DICT: lambda payload: {_hashable(k): v for k, v in _items(payload, _TAG_DICT)},
+    _TAG_SET: lambda payload: {_hashable(item) for item in _items(payload, _TAG_SET)},
+    _TAG_FROZENSET: lambda payload: frozenset(
+        _hashable(item) for item in _items(payload, _TAG_FROZENSET)
+    ),
+    _TAG_BYTES: _bytes_from_json,
+    _TAG_COMPLEX: _decode_complex,
+}
 
 
-def decode(data: bytes, *, max_bytes: int | None = None):
-    """Decode what `encode` made, safely: malformed or hostile input raises ContractError."""
-    if max_bytes is not None and len(data) > max_bytes:
-        raise ContractError(f"encoded value is {len(data)} bytes, over the {max_bytes} limit")
+# Program classes: Enum members, dataclasses, NamedTuples (and, in the envelope, exception
+# types). A class travels by its key, "module:qualname" as the master names it (a class
+# shipped as source keeps its master-side module), and is rebuilt only into a class found
+# under that key in `classes`: the program's allow-list on the master (keyed so), or the task
+# code's namespace on a worker (keyed by plain names, searched by qualified name, nested
+# classes through their `__dict__`, so no attribute hook of any class runs).
+
+
+def class_key(kind) -> str:
+    """The name a class travels by: "module:qualname"."""
+    return f"{kind.__module__}:{kind.__qualname__}"
+
+
+def resolve_class(classes, key: str):
+    """The class travelling as `key` among `classes` (an allow-list or a namespace), or None."""
+    found = classes.get(key)
+    if isinstance(found, type) and class_key(found) == key:
+        return found
+    qualname = key.partition(":")[2]
+    head, _, rest = qualname.partition(".")
+    found = classes.get(head)
+    while rest and isinstance(found, type):
+        part, _, rest = rest.partition(".")
+        found = vars(found).get(part)
+    if isinstance(found, type) and class_key(found) == key:
+        return found
+    # Bound under another name (`from module import C as D`).
+    return next(
+        (item for item in classes.values() if isinstance(item, type) and class_key(item) == key),
+        None,
+    )
+
+
+def _class_name(kind, call):
+    """`kind`'s key if it may travel (it is among the call's classes), else None."""
     try:
-        return _DECODER.decode(data.decode("utf-8"))
-    except ContractError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
-        raise ContractError(f"malformed encoded value: {error}") from None
+        return call.names[kind]
+    except KeyError:
+        pass
+    key = class_key(kind)
+    name = key if resolve_class(call.classes, key) is kind else None
+    call.names[kind] = name
+    return name
+
+
+def _program_class(payload, tag, check):
+    name, data = _items(payload, tag, 2)
+    kind = resolve_class(_current.get().classes, _text(name, tag))
+    if kind is None or not check(kind):
+        raise ContractError(f"{tag} names {name!r}, which is not a class of the task's program")
+    return kind, data
+
+
+def _enum_to_json(member):
+    kind = type(member)
+    name = _class_name(kind, _encoding_call())
+    if name is None:
+        if isinstance(member, (int, float, str)):
+            return _to_json(member._value_)  # an IntEnum or StrEnum travels as its value
+        raise UnlistedClassError(kind)
+    key = member._name_
+    if kind.__members__.get(key) is not member:  # a combination of Flag members
+        key = member._value_
+    return {_TAG_ENUM: [name, key]}
+
+
+def _decode_enum(payload):
+    kind, key = _program_class(payload, _TAG_ENUM, lambda kind: issubclass(kind, enum.Enum))
+    if type(key) is str and key in kind.__members__:
+        return kind.__members__[key]
+    if type(key) is int and issubclass(kind, enum.Flag):
+        return kind(key)
+    raise ContractError(f"{_TAG_ENUM}: {kind.__qualname__} has no member {key!r}")
+
+
+def _dataclass_to_json(value):
+    import dataclasses
+
+    name = _class_name(type(value), _encoding_call())
+    if name is None:
+        raise UnlistedClassError(type(value))
+    fields = {
+        field.name: _to_json(getattr(value, field.name)) for field in dataclasses.fields(value)
+    }
+    return {_TAG_DATACLASS: [name, fields]}
+
+
+def _decode_dataclass(payload):
+    import dataclasses
+
+    kind, fields = _program_class(payload, _TAG_DATACLASS, dataclasses.is_dataclass)
+    names = {field.name for field in dataclasses.fields(kind)}
+    if type(fields) is not dict or set(fields) != names:
+        raise ContractError(f"{_TAG_DATACLASS}: {kind.__qualname__} needs fields {sorted(names)}")
+    # As unpickling does: no __init__ or __post_init__ runs; frozen and slots classes too.
+    value = object.__new__(kind)
+    for field_name, field_value in fields.items():
+        object.__setattr__(value, field_name, field_value)
+    return value
+
+
+def _decode_namedtuple(payload):
+    kind, items = _program_class(
+        payload, _TAG_NAMEDTUPLE, lambda kind: issubclass(kind, tuple) and "_fields" in vars(kind)
+    )
+    if len(_items(items, _TAG_NAMEDTUPLE, len(kind._fields))) != len(kind._fields):
+        raise ContractError(f"{_TAG_NAMEDTUPLE}: wrong number of fields")
+    return tuple.__new__(kind, items)
+
+
+_DECODERS.update(
+    {
+        _TAG_ENUM: _decode_enum,
+        _TAG_DATACLASS: _decode_dataclass,
+        _TAG_NAMEDTUPLE: _decode_namedtuple,
+    }
+)
+
+
+# numpy arrays and scalars: dtype, shape and raw bytes. numpy is imported only when a
+# value is one (encode: its type's module is "numpy"; decode: its tag appears).
+
+_SAFE_DTYPE_KINDS = frozenset("biufcSUmM")  # numbers, bool, fixed-width strings, times
+
+
+def _numpy_to_json(value):
+    import numpy
+
+    if type(value) is numpy.ndarray:
+        tag, array = _TAG_NDARRAY, value
+    elif isinstance(value, numpy.generic):
+        tag, array = _TAG_NPSCALAR, numpy.asarray(value)
+    else:
+        raise TypeError(
+            f"PyMW's codec cannot carry a numpy {type(value).__name__}; send an "
+            "ndarray (numpy.asarray(value))"
+        )
+    dtype = array.dtype
+    if dtype.kind not in _SAFE_DTYPE_KINDS or dtype.fields is not None or dtype.subdtype:
+        raise TypeError(
+            f"PyMW's codec cannot carry numpy arrays of dtype {dtype}; only "
+            "numeric, bool, fixed-width string and datetime dtypes travel "
+            "(or use Executor(codec='pickle'))"
+        )
+    # Raw bytes in C order, without a copy when the array already is C-contiguous.
+    data = numpy.ascontiguousarray(array).reshape(-1).view(numpy.uint8)
+    return {tag: [dtype.str, list(array.shape), _bytes_to_json(data)]}
+
+
+# A safe dtype string, and each numeric kind's item sizes, as numpy 2 accepts them. Checked
+# without numpy, so that decoding with numpy and the structural decoding without it (see
+# STRUCTURAL) refuse the same dtypes; "f16" and "c32" are long doubles.
+_DTYPE_TEXT = (
+    r"([<>|=]?)(?:([biufcSU])(\d{1,9})"
+    r"|([mM])8(?:\[\d{0,9}(?:Y|M|W|D|h|m|s|ms|us|ns|ps|fs|as)\])?)"
+)
+_ITEM_SIZES = {
+    "b": (1,),
+    "i": (1, 2, 4, 8),
+    "u": (1, 2, 4, 8),
+    "f": (2, 4, 8, 16),
+    "c": (8, 16, 32),
+}
+
+
+def _dtype_parts(text) -> tuple[str, str, int]:
+    """The byte order, kind and item size of a safe dtype string; ContractError if it is not
+    one."""
+    import re
+
+    match = re.fullmatch(_DTYPE_TEXT, _text(text, "numpy dtype"))
+    if match is None:
+        raise ContractError(f"numpy dtype {text!r} is not a safe dtype")
+    order, kind, digits, time_kind = match.groups()
+    if time_kind is not None:
+        return order, time_kind, 8
+    itemsize = int(digits) * (4 if kind == "U" else 1)
+    if itemsize not in _ITEM_SIZES.get(kind, (itemsize,)) or not 1 <= itemsize <= MAX_ARRAY_BYTES:
+        raise ContractError(f"numpy dtype {text!r} is not a safe dtype")
+    return order, kind, itemsize
+
+
+def _array_parts(payload, tag) -> tuple[str, list, int, bytes]:
+    """The dtype text, shape, element count and data of an array payload, every cap and
+    count checked before any byte is copied, and without numpy."""
+    text, shape, data = _items(payload, tag, 3)
+    itemsize = _dtype_parts(text)[2]
+    shape = _items(shape, tag)
+    if len(shape) > MAX_ARRAY_DIMS or (tag == _TAG_NPSCALAR and shape):
+        raise ContractError(f"{tag} has a malformed shape")
+    count = 1
+    for size in shape:
+        if type(size) is not int or not 0 <= size <= MAX_ARRAY_BYTES:
+            raise ContractError(f"{tag} has a malformed shape")
+        count *= size
+    if count * itemsize > MAX_ARRAY_BYTES:
+        raise ContractError(f"{tag} is over {MAX_ARRAY_DIMS} dimensions or {MAX_ARRAY_BYTES} bytes")
+    raw = _bytes_from_json(data, tag)
+    if len(raw) != count * itemsize:
+        raise ContractError(f"{tag} has {len(raw)} data bytes for shape {shape} of {text}")
+    return text, shape, count, raw
+
+
+def _array_from_json(payload, tag):
+    text, shape, count, raw = _array_parts(payload, tag)
+    try:
+        import numpy
+    except ImportError:
+        raise ContractError(
+            f"the value holds a numpy array, but numpy is not installed in "
+            f"this Python ({sys.executable}); install numpy"
+        ) from None
+    return numpy.frombuffer(bytearray(raw), numpy.dtype(text), count).reshape(shape)
+
+
+_DECODERS.update(
+    {
+        _TAG_NDARRAY: lambda payload: _array_from_json(payload, _TAG_NDARRAY),
+        _TAG_NPSCALAR: lambda payload: _array_from_json(payload, _TAG_NPSCALAR)[()],
+    }
+)
+
+
+# Standard-library values, found by their exact type (module and name) so that the modules
+# are imported only when such a value is met.
+
+
+def _zone_of(value, tag):
+    import datetime
+
+    zone = value.tzinfo
+    if zone is None or type(zone) is datetime.timezone:
+        return None
+    if tag == _TAG_DATETIME and type(zone).__module__ == "zoneinfo" and zone.key:
+        return zone.key
+    raise TypeError(
+        f"PyMW's codec cannot carry a {type(value).__name__} in time zone "
+        f"{zone!r}; only UTC, fixed offsets (datetime.timezone) and zoneinfo "
+        "zones travel"
+    )
+
+
+def _datetime_to_json(value):
+    zone = _zone_of(value, _TAG_DATETIME)  # first: an unknown tzinfo may fail in isoformat
+    return {_TAG_DATETIME: [value.isoformat(), zone]}
+
+
+def _decode_datetime(payload):
+    import datetime
+
+    text, zone = _items(payload, _TAG_DATETIME, 2)
+    value = datetime.datetime.fromisoformat(_text(text, _TAG_DATETIME))
+    if zone is None:
+        return value
+    import zoneinfo
+
+    if value.tzinfo is None:
+        raise ContractError(f"{_TAG_DATETIME} with a zone needs a UTC offset")
+    try:
+        return value.astimezone(zoneinfo.ZoneInfo(_text(zone, _TAG_DATETIME)))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as error:
+        raise ContractError(f"{_TAG_DATETIME}: unknown time zone {zone!r} ({error})") from None
+
+
+def _time_to_json(value):
+    _zone_of(value, _TAG_TIME)
+    return {_TAG_TIME: value.isoformat()}
+
+
+def _decode_time(payload):
+    import datetime
+
+    return datetime.time.fromisoformat(_text(payload, _TAG_TIME))
+
+
+def _decode_date(payload):
+    import datetime
+
+    return datetime.date.fromisoformat(_text(payload, _TAG_DATE))
+
+
+def _decode_timedelta(payload):
+    import datetime
+
+    days, seconds, microseconds = (
+        _whole(part, _TAG_TIMEDELTA) for part in _items(payload, _TAG_TIMEDELTA, 3)
+    )
+    return datetime.timedelta(days, seconds, microseconds)
+
+
+def _decode_decimal(payload):
+    import decimal
+
+    try:
+        return decimal.Decimal(_text(payload, _TAG_DECIMAL, MAX_NUMBER_CHARS))
+    except decimal.InvalidOperation:
+        raise ContractError(f"{_TAG_DECIMAL}: not a decimal number") from None
+
+
+def _decode_fraction(payload):
+    import fractions
+
+    numerator, denominator = (
+        _whole(part, _TAG_FRACTION) for part in _items(payload, _TAG_FRACTION, 2)
+    )
+    return fractions.Fraction(numerator, denominator)
+
+
+def _decode_uuid(payload):
+    import uuid
+
+    return uuid.UUID(hex=_text(payload, _TAG_UUID))
+
+
+def _decode_path(payload):
+    import pathlib
+
+    return pathlib.PurePosixPath(_text(payload, _TAG_PATH, MAX_NUMBER_CHARS))
+
+
+_STDLIB_ENCODERS = {
+    ("datetime", "datetime"): _datetime_to_json,
+    ("datetime", "date"): lambda value: {_TAG_DATE: value.isoformat()},
+    ("datetime", "time"): _time_to_json,
+    ("datetime", "timedelta"): lambda value: {
+        _TAG_TIMEDELTA: [value.days, value.seconds, value.microseconds]
+    },
+    ("decimal", "Decimal"): lambda value: {_TAG_DECIMAL: str(value)},
+    ("fractions", "Fraction"): lambda value: {_TAG_FRACTION: [value.numerator, value.denominator]},
+    ("uuid", "UUID"): lambda value: {_TAG_UUID: value.hex},
+    # A concrete PosixPath arrives as the PurePosixPath it equals: the path, not the file.
+    ("pathlib", "PurePosixPath"): lambda value: {_TAG_PATH: str(value)},
+    ("pathlib", "PosixPath"): lambda value: {_TAG_PATH: str(value)},
+}
+
+_DECODERS.update(
+    {
+        _TAG_DATETIME: _decode_datetime,
+        _TAG_DATE: _decode_date,
+        _TAG_TIME: _decode_time,
+        _TAG_TIMEDELTA: _decode_timedelta,
+        _TAG_DECIMAL: _decode_decimal,
+        _TAG_FRACTION: _decode_fraction,
+        _TAG_UUID: _decode_uuid,
+        _TAG_PATH: _decode_path,
+    }
+)
+
+
+# ------------------------------ safe codec: structural decoding (comparison, no program)
+#
+# BOINC's validator compares two volunteers' outputs on the project server, which has
+# neither the program's classes nor, perhaps, numpy. `decode(data, classes=STRUCTURAL)`
+# decodes records and arrays to neutral values instead, with every check and cap of the
+# normal decoding but those that need the class (its fields, arity and members): no class
+# the data names is imported, looked up or instantiated, and numpy is never imported.
+# Everything else decodes as usual.
+
+STRUCTURAL = types.MappingProxyType({})  # an allow-list of no class: encoding sees no classes
+
+
+class _Neutral:
+    """A read-only value of a structural decoding: equal to another of its type with equal
+    parts, and hashable when they are (so it can be a set member or a dict key)."""
+
+    __slots__ = ()
+
+    def __init__(self, **parts) -> None:
+        if parts.keys() != set(self.__slots__):
+            raise TypeError(f"a {type(self).__name__} has the parts {self.__slots__}")
+        for name, part in parts.items():
+            object.__setattr__(self, name, part)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a {type(self).__name__} is read-only")
+
+    def _parts(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self._parts() == other._parts()
+
+    def __hash__(self):
+        return hash(self._parts())
+
+    def __repr__(self):
+        parts = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({parts})"
+
+
+class Record(_Neutral):
+    """An Enum member, dataclass or NamedTuple as the data describes it: `kind` ("enum",
+    "dataclass", "namedtuple"), the class `key` as sent, and `fields`: `(member name or
+    Flag value,)`, the `(field, value)` pairs in the order sent, or the items."""
+
+    __slots__ = ("fields", "key", "kind")
+    kind: str
+    key: str
+    fields: tuple
+
+
+# struct codes of the dtypes whose elements are Python numbers: (kind, item size) -> code.
+_STRUCT_CODES = {
+    ("b", 1): "?",
+    **{("i", size): code for size, code in zip((1, 2, 4, 8), "bhiq", strict=True)},
+    **{("u", size): code for size, code in zip((1, 2, 4, 8), "BHIQ", strict=True)},
+    **{("f", size): code for size, code in zip((2, 4, 8), "efd", strict=True)},
+    ("c", 8): "f",  # complex numbers: pairs of floats
+    ("c", 16): "d",
+}
+
+
+class Array(_Neutral):
+    """A numpy array (or, `scalar`, a numpy scalar) as dtype text, shape and raw C-order
+    bytes."""
+
+    __slots__ = ("data", "dtype", "scalar", "shape")
+    dtype: str
+    shape: tuple
+    data: bytes
+    scalar: bool
+
+    def values(self) -> tuple | None:
+        """The elements in C order as Python bools, ints, floats or complex numbers; None
+        for the dtypes that have no such meaning here (strings, datetimes, long doubles)."""
+        order, kind, itemsize = _dtype_parts(self.dtype)
+        code = _STRUCT_CODES.get((kind, itemsize))
+        if code is None:
+            return None
+        import struct
+
+        order = order if order in ("<", ">") else "="  # "|" and "": this host's order
+        count = len(self.data) // struct.calcsize(code)
+        numbers = struct.unpack(f"{order}{count}{code}", self.data)
+        if kind == "c":
+            return tuple(map(complex, numbers[::2], numbers[1::2]))
+        return numbers
+
+
+def _neutral_record(tag, fields_of):
+    def decode(payload):
+        key, data = _items(payload, tag, 2)
+        if ":" not in _text(key, tag):
+            raise ContractError(f"{tag} names {key!r}, which is not a class key")
+        return Record(kind=tag[1:], key=key, fields=fields_of(data))
+
+    return decode
+
+
+def _enum_member(member) -> tuple:
+    if type(member) is not int:  # an int is a Flag combination's value, else a name
+        _text(member, _TAG_ENUM)
+    return (member,)
+
+
+def _dataclass_fields(fields) -> tuple:
+    if type(fields) is not dict:
+        raise ContractError(f"{_TAG_DATACLASS} needs an object of fields")
+    return tuple(fields.items())
+
+
+def _neutral_array(payload, tag) -> Array:
+    text, shape, _, raw = _array_parts(payload, tag)
+    return Array(dtype=text, shape=tuple(shape), data=raw, scalar=tag == _TAG_NPSCALAR)
+
+
+_NEUTRAL_DECODERS = {
+    _TAG_ENUM: _neutral_record(_TAG_ENUM, _enum_member),
+    _TAG_DATACLASS: _neutral_record(_TAG_DATACLASS, _dataclass_fields),
+    _TAG_NAMEDTUPLE: _neutral_record(
+        _TAG_NAMEDTUPLE, lambda items: tuple(_items(items, _TAG_NAMEDTUPLE))
+    ),
+    _TAG_NDARRAY: lambda payload: _neutral_array(payload, _TAG_NDARRAY),
+    _TAG_NPSCALAR: lambda payload: _neutral_array(payload, _TAG_NPSCALAR),
+}
+
+
+def _from_json_structural(obj):
+    """`_from_json_object`, with records and arrays decoded to neutral values."""
+    if len(obj) == 1:
+        ((tag, payload),) = obj.items()
+        neutral = _NEUTRAL_DECODERS.get(tag)
+        if neutral is not None:
+            return neutral(payload)
+    return _from_json_object(obj)
+
+
+_STRUCTURAL_DECODER = json.JSONDecoder(object_hook=_from_json_structural)
+
+
+# ------------------------------------------------------- trusted codec: pickle (opt-in)
+#
+# Only for engines whose workers are the user's own processes: the master unpickles
+# outputs only when its engine says `trusted_workers = True`, and workers unpickle inputs
+# only in the long-lived generic and MPI loops (`allow_pickle`), never in a task script,
+# which BOINC, batch systems and signing workers run. Classes of the program's allow-list
+# travel by key (a persistent id): from the master all of them, from a worker those its
+# task code defines as source, so a value comes back as an instance of the master's own
+# class. cloudpickle, when installed, carries what else `__main__` defines by value.
+
+
+def codec_of(data) -> str:
+    """The codec that made an encoded input or output."""
+    return CODEC_PICKLE if data[:1] == _PICKLE_MAGIC else CODEC_JSON
+
+
+def _defined_by_source(kind) -> bool:
+    # A class the other side cannot import by its module: the user's script, or the task
+    # code a worker executed into a module of its own.
+    return kind.__module__ == "__main__" or kind.__module__ not in sys.modules
+
+
+def pickle_dumps(value, *, classes=_NO_CLASSES, every_class: bool = False) -> bytes:
+    """Pickle `value`; classes among `classes` go by key, all of them with `every_class`
+    (the master's allow-list), else only those defined as source (a worker's namespace)."""
+    import io
+    import pickle
+
+    try:
+        from cloudpickle import Pickler
+    except ImportError:
+        Pickler = pickle.Pickler
+    stream = io.BytesIO()
+    pickler = Pickler(stream, protocol=_PICKLE_PROTOCOL)
+    if classes:
+        call = _CodecCall(classes, ())
+
+        def persistent_id(obj):
+            if isinstance(obj, type) and (every_class or _defined_by_source(obj)):
+                return _class_name(obj, call)
+            return None
+
+        pickler.persistent_id = persistent_id
+    try:
+        pickler.dump(value)
+    except (pickle.PicklingError, AttributeError, RecursionError) as error:
+        raise TypeError(f"cannot pickle the value: {error}") from None
+    return stream.getvalue()
+
+
+def pickle_loads(data, *, classes=_NO_CLASSES):
+    """Unpickle what `pickle_dumps` made; a key is looked up in `classes` only."""
+    import io
+    import pickle
+
+    def persistent_load(name):
+        kind = resolve_class(classes, name) if type(name) is str else None
+        if kind is None:
+            raise pickle.UnpicklingError(f"class {name!r} is not part of the task's program")
+        return kind
+
+    unpickler = pickle.Unpickler(io.BytesIO(data))
+    unpickler.persistent_load = persistent_load
+    return unpickler.load()
 
 
 # ---------------------------------------------------------------------- envelopes (files)
 
 
-def encode_input(args: tuple, data_zip: str | None = None) -> bytes:
-    """The input file of a task: its positional arguments and optional data archive name."""
-    return encode({"format": INPUT_FORMAT, "args": tuple(args), "data_zip": data_zip})
+def _decode_envelope(data, classes, pickle_allowed: bool, max_bytes: int | None = None):
+    if codec_of(data) != CODEC_PICKLE:
+        return decode(data, classes=classes, max_bytes=max_bytes)
+    if not pickle_allowed:
+        raise ContractError("a pickled envelope was refused: only the safe codec is decoded here")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ContractError(f"encoded value is {len(data)} bytes, over the {max_bytes} limit")
+    try:
+        return pickle_loads(data, classes=classes)
+    except Exception as error:  # what a trusted worker pickled names a module we lack...
+        raise ContractError(f"cannot unpickle: {type(error).__name__}: {error}") from None
 
 
-def decode_input(data: bytes) -> tuple[tuple, str | None]:
-    envelope = decode(data)
+class Arguments(tuple):
+    """A task's positional arguments, with its keyword arguments as `kwargs`.
+
+    A tuple, so that code written for positional arguments only keeps working; `call_task`
+    passes the keywords on.
+    """
+
+    kwargs: dict = {}
+
+
+def encode_input(
+    args: tuple,
+    data_zip: str | None = None,
+    kwargs: dict | None = None,
+    *,
+    classes=_NO_CLASSES,
+    codec: str = CODEC_JSON,
+) -> bytes:
+    """The input file of a task: its arguments and optional data archive name.
+
+    Keyword arguments are written only when there are some, so the envelope of a
+    positional-only call stays what older workers read. `classes` is the program's
+    allow-list (see `encode`); `codec="pickle"` is for the long-lived workers of trusted
+    engines only (see `pickle_dumps`).
+    """
+    envelope = {"format": INPUT_FORMAT, "args": tuple(args), "data_zip": data_zip}
+    if kwargs:
+        envelope["kwargs"] = dict(kwargs)
+    if codec == CODEC_PICKLE:
+        return pickle_dumps(envelope, classes=classes, every_class=True)
+    return encode(envelope, classes=classes)
+
+
+def decode_input(
+    data: bytes, *, classes=_NO_CLASSES, allow_pickle: bool = False
+) -> tuple[Arguments, str | None]:
+    """The arguments and data archive name of a task input.
+
+    `classes` is the task code's namespace. Only a long-lived worker of a trusted engine
+    passes `allow_pickle`; a task script never does, since it may run on a volunteer's
+    machine (or a signing worker) where a pickle would be code nobody checked.
+    """
+    envelope = _decode_envelope(data, classes, allow_pickle)
     if not isinstance(envelope, dict) or envelope.get("format") != INPUT_FORMAT:
         raise ContractError(f"not a PyMW task input (expected format {INPUT_FORMAT})")
     args, data_zip = envelope.get("args"), envelope.get("data_zip")
+    kwargs = envelope.get("kwargs", {})
     if not isinstance(args, tuple) or not (data_zip is None or isinstance(data_zip, str)):
         raise ContractError("task input has malformed args or data_zip")
-    return args, data_zip
+    if not isinstance(kwargs, dict) or not all(type(key) is str for key in kwargs):
+        raise ContractError("task input has malformed kwargs")
+    arguments = Arguments(args)
+    if kwargs:
+        arguments.kwargs = kwargs
+    return arguments, data_zip
 
 
 class Outcome:
-    """What a task produced, as decoded by the master from its output envelope."""
+    """What a task produced: built by `call_task` on the worker, by `decode_output` on the
+    master.
 
-    __slots__ = ("error_message", "error_type", "ok", "stderr", "stdout", "traceback", "value")
+    A failure carries the exception's type name (as the task's program or builtins name
+    it), message, args (when they can travel), formatted traceback, and the worker's host
+    and pid; with the pickle codec also the exception itself. `encoded` is the output
+    envelope `call_task` made.
+    """
+
+    __slots__ = (
+        "encoded",
+        "error_args",
+        "error_message",
+        "error_type",
+        "exception",
+        "host",
+        "ok",
+        "pid",
+        "stderr",
+        "stdout",
+        "traceback",
+        "value",
+    )
 
     def __init__(
         self,
@@ -204,6 +1060,11 @@ class Outcome:
         error_type=None,
         error_message=None,
         traceback=None,
+        *,
+        error_args=None,
+        exception=None,
+        host=None,
+        pid=None,
     ):
         self.ok = ok
         self.value = value
@@ -212,8 +1073,13 @@ class Outcome:
         self.error_type = error_type
         self.error_message = error_message
         self.traceback = traceback
+        self.error_args = error_args
+        self.exception = exception
+        self.host = host
+        self.pid = pid
+        self.encoded = b""
 
-    def to_envelope(self) -> dict:
+    def to_envelope(self, *, with_exception: bool = False) -> dict:
         envelope = {
             "format": OUTPUT_FORMAT,
             "ok": self.ok,
@@ -222,22 +1088,99 @@ class Outcome:
         }
         if self.ok:
             envelope["value"] = self.value
-        else:
-            envelope["error"] = {
-                "type": self.error_type,
-                "message": self.error_message,
-                "traceback": self.traceback,
-            }
+            return envelope
+        error = {
+            "type": self.error_type,
+            "message": self.error_message,
+            "traceback": self.traceback,
+        }
+        optional = {"args": self.error_args, "host": self.host, "pid": self.pid}
+        if with_exception:
+            optional["exception"] = self.exception
+        error.update((key, value) for key, value in optional.items() if value is not None)
+        envelope["error"] = error
         return envelope
+
+    def to_bytes(self, codec: str = CODEC_JSON, classes=_NO_CLASSES) -> bytes:
+        """The output envelope, encoded. A value that cannot travel becomes the task's
+        error; error args that cannot travel are dropped (message and traceback stay)."""
+        try:
+            return self._encoded(codec, classes)
+        except Exception as problem:  # the value cannot travel: that is the task's error
+            if self.ok:
+                self._fail(problem, classes)
+        try:
+            return self._encoded(codec, classes)
+        except Exception:  # the error's own args cannot travel
+            self.error_args = self.exception = None
+            return self._encoded(codec, classes)
+
+    def _encoded(self, codec, classes) -> bytes:
+        if codec == CODEC_PICKLE:
+            return pickle_dumps(self.to_envelope(with_exception=True), classes=classes)
+        return encode(self.to_envelope(), classes=classes)
+
+    def _fail(self, error: BaseException, classes) -> None:
+        """Turn this outcome into the failure `error`, keeping the captured streams."""
+        import traceback
+
+        try:
+            message = str(error)
+        except Exception:  # a task's exception whose __str__ fails
+            message = f"<{type(error).__name__} with an unprintable message>"
+        self.ok, self.value = False, None
+        self.error_type = _exception_name(type(error), classes)
+        self.error_message = message
+        frames = error.__traceback__
+        if frames is not None and frames.tb_frame.f_code is call_task.__code__:
+            frames = frames.tb_next  # the task's own frames first, as ProcessPoolExecutor
+        self.traceback = "".join(traceback.format_exception(type(error), error, frames))
+        self.error_args, self.exception = _constructor_args(error), error
+        self.host, self.pid = _host_name(), os.getpid()
 
     def __repr__(self):
         state = "ok" if self.ok else f"error {self.error_type}"
         return f"<Outcome {state}>"
 
 
-def decode_output(data: bytes, *, max_bytes: int | None = None) -> Outcome:
-    """Decode a task's output envelope; anything malformed raises ContractError."""
-    envelope = decode(data, max_bytes=max_bytes)
+def _constructor_args(error: BaseException) -> tuple:
+    """What rebuilds `error` when passed to its class, as pickle would pass them: its args,
+    and for some builtins more (OSError's filename)."""
+    try:
+        reduced = error.__reduce__()
+    except Exception:  # a task's exception with a broken __reduce__
+        reduced = None
+    if isinstance(reduced, tuple) and len(reduced) > 1 and type(reduced[1]) is tuple:
+        return reduced[1]
+    return tuple(error.args)
+
+
+def _exception_name(kind, classes) -> str:
+    """How the master will look the exception's class up: a builtin by its name, a class of
+    the task's program by its key; any other by its dotted name (it becomes a TaskError)."""
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    name = _class_name(kind, _CodecCall(classes, ()))
+    return name if name is not None else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _host_name() -> str:
+    try:
+        return os.uname().nodename
+    except AttributeError:  # Windows
+        return os.environ.get("COMPUTERNAME", "")
+
+
+def decode_output(
+    data: bytes, *, classes=_NO_CLASSES, codec: str = CODEC_JSON, max_bytes: int | None = None
+) -> Outcome:
+    """Decode a task's output envelope; anything malformed raises ContractError.
+
+    `classes` is the program's allow-list. A pickled output is unpickled only when the
+    caller, the master of a trusted engine, asks for `codec="pickle"`: the output's own
+    bytes never decide it.
+    """
+    envelope = _decode_envelope(data, classes, codec == CODEC_PICKLE, max_bytes)
     if not isinstance(envelope, dict) or envelope.get("format") != OUTPUT_FORMAT:
         raise ContractError(f"not a PyMW task output (expected format {OUTPUT_FORMAT})")
     stdout, stderr = envelope.get("stdout", ""), envelope.get("stderr", "")
@@ -250,7 +1193,28 @@ def decode_output(data: bytes, *, max_bytes: int | None = None) -> Outcome:
         isinstance(error.get(key), str) for key in ("type", "message", "traceback")
     ):
         raise ContractError("task output has a malformed error record")
-    return Outcome(False, None, stdout, stderr, error["type"], error["message"], error["traceback"])
+    args, host, pid = error.get("args"), error.get("host"), error.get("pid")
+    exception = error.get("exception") if codec == CODEC_PICKLE else None
+    if not (
+        (args is None or type(args) is tuple)
+        and (host is None or type(host) is str)
+        and (pid is None or type(pid) is int)
+        and (exception is None or isinstance(exception, BaseException))
+    ):
+        raise ContractError("task output has a malformed error record")
+    return Outcome(
+        False,
+        None,
+        stdout,
+        stderr,
+        error["type"],
+        error["message"],
+        error["traceback"],
+        error_args=args,
+        exception=exception,
+        host=host,
+        pid=pid,
+    )
 
 
 # ------------------------------------------------------------------- command line (argv)
@@ -271,6 +1235,28 @@ def worker_command(worker: list, script, input_path, output_path, stdlib_zip=Non
     if stdlib_zip is not None:
         files.insert(1, stdlib_zip)
     return [*worker, *(os.fspath(f) for f in files)]
+
+
+class TaskFiles:
+    """The names of a task's three files in its folder, and the command that runs it."""
+
+    __slots__ = ("input", "output", "script")
+
+    def __init__(self, script, input, output):
+        self.script, self.input, self.output = script, input, output
+
+    def command(self, worker: list, stdlib_zip=None) -> list:
+        """`<worker> <script> [stdlib zip] <input> <output>`, run in the task's folder."""
+        return worker_command(worker, self.script, self.input, self.output, stdlib_zip)
+
+
+# A task folder on a machine PyMW runs tasks on itself (local processes, MPI ranks,
+# HTCondor jobs), with the task process's stderr beside them.
+LOCAL_FILES = TaskFiles("pymw_task.py", "input", "output")
+STDERR_FILE = "stderr.txt"
+# The same files' logical (open) names in a BOINC slot. The output's is also in the
+# results layout BOINC's assimilators share: results/<batch>/<wu name>__file_out.
+BOINC_FILES = TaskFiles("pymw_task.py", "in", "out")
 
 
 def parse_worker_args(args: list, *, with_stdlib_zip: bool) -> Invocation:
@@ -398,30 +1384,46 @@ class _BoundedCapture(io.TextIOBase):
         return value + "\n[... output cut by PyMW]\n" if self.truncated else value
 
 
-def call_task(function, args: tuple) -> Outcome:
-    """Call `function(*args)` with stdout/stderr captured; never raises for task errors."""
+def task_namespace(function) -> dict:
+    """The namespace a task function's code runs in (its module's globals): on a worker,
+    the classes it may decode into and encode. Empty for a builtin."""
+    return getattr(function, "__globals__", _NO_CLASSES)
+
+
+def call_task(
+    function, args: tuple = (), kwargs: dict | None = None, *, codec: str = CODEC_JSON, classes=None
+) -> Outcome:
+    """Call `function(*args, **kwargs)` with stdout/stderr captured and encode the output
+    envelope with `codec` into `outcome.encoded`; never raises for task errors. Without
+    `kwargs`, those `args` carries (an `Arguments`) are used.
+
+    `classes` defaults to the namespace the function was defined in, the task's code:
+    what the worker may encode as program classes, and how its exceptions are named.
+    """
+    if kwargs is None:
+        kwargs = getattr(args, "kwargs", {})
+    if classes is None:
+        classes = task_namespace(function)
     stdout, stderr = _BoundedCapture(), _BoundedCapture()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = stdout, stderr
+    outcome = Outcome(True)
     try:
-        value = function(*args)
-        _to_json(value)  # fail here, inside the task, if the result cannot travel
+        outcome.value = function(*args, **kwargs) if kwargs else function(*args)
     except (Exception, SystemExit) as error:  # the task's error is data to report
-        import traceback
-
-        text = "".join(traceback.format_exception(error))
-        outcome = Outcome(False, None, "", "", type(error).__name__, str(error), text)
-    else:
-        outcome = Outcome(True, value)
+        outcome._fail(error, classes)
     finally:
         sys.stdout, sys.stderr = saved
     outcome.stdout, outcome.stderr = stdout.getvalue(), stderr.getvalue()
+    outcome.encoded = outcome.to_bytes(codec, classes)
     return outcome
 
 
-def prepare_input(input_bytes: bytes, input_dir: str, *, resolve=resolve_logical_name) -> tuple:
+def prepare_input(
+    input_bytes: bytes, input_dir: str, *, resolve=resolve_logical_name, classes=_NO_CLASSES
+) -> tuple:
     """Decode a task input and unpack its data archive into the working directory."""
-    args, data_zip = decode_input(input_bytes)
+    args, data_zip = decode_input(input_bytes, classes=classes)
     if data_zip is not None:
         archive = resolve(os.path.join(input_dir, data_zip) if input_dir else data_zip)
         if not os.path.exists(archive):
@@ -455,12 +1457,14 @@ def task_main(function, argv=None) -> int:
     output_path = resolve_logical_name(invocation.output)
     try:
         with open(input_path, "rb") as handle:
-            args = prepare_input(handle.read(), os.path.dirname(invocation.input))
+            args = prepare_input(
+                handle.read(), os.path.dirname(invocation.input), classes=task_namespace(function)
+            )
     except (OSError, ContractError) as error:
         print(f"pymw task: cannot read input {invocation.input}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     outcome = call_task(function, args)
-    write_atomically(output_path, encode(outcome.to_envelope()))
+    write_atomically(output_path, outcome.encoded)
     if outcome.ok:
         return EXIT_OK
     sys.stderr.write(outcome.traceback)

@@ -7,6 +7,8 @@ directory, an engine that is not installed). Command-line entry points print the
 
 from __future__ import annotations
 
+from concurrent.futures import BrokenExecutor
+
 
 class PyMWError(Exception):
     """Base class of PyMW's own errors."""
@@ -41,16 +43,41 @@ class MalformedResultError(PyMWError):
     """
 
 
-class BrokenMasterError(PyMWError):
-    """The master's engine failed; pending tasks were failed and no new ones are accepted."""
+class BrokenMasterError(PyMWError, BrokenExecutor):
+    """The master's engine failed; pending tasks were failed and no new ones are accepted.
+
+    A `concurrent.futures.BrokenExecutor`, as ProcessPoolExecutor's BrokenProcessPool is
+    (a failed initializer breaks both the same way).
+    """
 
 
 class RemoteTraceback(Exception):
-    """The worker's formatted traceback, chained as the cause of a task's error."""
+    """The worker's formatted traceback, chained as the cause of a task's error.
 
-    def __init__(self, traceback_text: str) -> None:
+    Its text opens with the worker and host it came from, as mpi4py's does, since on a
+    cluster or a grid "which machine" is the first question.
+    """
+
+    def __init__(
+        self,
+        traceback_text: str,
+        *,
+        worker: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> None:
         super().__init__(traceback_text)
         self.traceback_text = traceback_text
+        self.worker, self.host, self.pid = worker, host, pid
+
+    @property
+    def header(self) -> str:
+        """The first line, e.g. `Traceback from worker local-1 on host node7 (pid 4242):`."""
+        parts = ["Traceback from"]
+        parts += [f"worker {self.worker}"] if self.worker else ["the worker"]
+        parts += [f"on host {self.host}"] if self.host else []
+        parts += [f"(pid {self.pid})"] if self.pid is not None else []
+        return " ".join(parts) + ":"
 
     def __str__(self) -> str:
-        return f'\n"""\n{self.traceback_text.rstrip()}\n"""'
+        return f'\n"""\n{self.header}\n{self.traceback_text.rstrip()}\n"""'

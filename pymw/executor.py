@@ -1,38 +1,82 @@
-"""`pymw.Executor`: PyMW as a `concurrent.futures.Executor`.
+"""`pymw.Executor`: PyMW as a drop-in `concurrent.futures.ProcessPoolExecutor`.
 
     with pymw.Executor() as pool:                       # all local cores
-        futures = [pool.submit(simulate, seed) for seed in range(100)]
+        futures = [pool.submit(simulate, seed, steps=100) for seed in range(100)]
         for future in concurrent.futures.as_completed(futures):
             print(future.result())
 
-The same engines as `PyMW_Master` (`Executor(interface=MPIInterface())` and so on), the
-same worker contract, standard Futures. A task's error is re-raised by `result()` with the
-worker's traceback chained as `__cause__`, as ProcessPoolExecutor does.
+`max_workers`, `initializer`, `initargs`, `max_tasks_per_child`, `map(chunksize=,
+timeout=)`, the errors, interpreter exit and `del` mean what they mean for
+ProcessPoolExecutor. The engine is any PyMW interface (`interface=MPIInterface()` and so
+on), with the same worker contract as `PyMW_Master`. A task's error is re-raised by
+`result()` with the worker's traceback chained as `__cause__`.
+
+How functions travel (by reference when the worker can import them, otherwise as source
+with the module-level names they use) is `pymw.shipping`'s; arguments and results go
+through the safe codec.
+
+At interpreter exit an executor that was not shut down finishes its queued and running
+tasks first, as ProcessPoolExecutor's do: the hook runs from `threading._register_atexit`,
+as CPython's own executors', before the master's atexit handler would stop the engine.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterable
+import itertools
+import os
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .errors import UserError
 from .interfaces.base import Interface
-from .master import SchedulerFunc
+from .master import Master, SchedulerFunc
 from .signing import SigningKeySource
 from .submission import start_master
+
+# Masters of executors not shut down yet, drained at interpreter exit.
+_running_masters: weakref.WeakSet[Master] = weakref.WeakSet()
+_interpreter_exiting = False
+
+
+def _drain_at_exit() -> None:
+    global _interpreter_exiting
+    _interpreter_exiting = True
+    for master in list(_running_masters):
+        master.shutdown(wait=True)
+
+
+threading._register_atexit(_drain_at_exit)
 
 
 class Executor(concurrent.futures.Executor):
     """Run functions on PyMW workers and return standard Futures.
 
-    `sign_key` signs every task script, as in `PyMW_Master` (docs/signing.md).
+    The engine is `interface`: an interface, or an interface class that this makes with
+    `max_workers` workers (`interface=MPIInterface`); the generic interface by default.
+    `max_workers` defaults to the number of cores. PyMW's own options: `modules` imported and
+    `dep_funcs` defined on every worker (rarely needed now that a function's module-level
+    names travel with it), `data_files` unpacked beside every task, `max_retries` for
+    tasks whose worker died, `scheduler_func`, `show_progress`, and `sign_key`, which signs
+    every task script, as in `PyMW_Master` (docs/signing.md). `codec="pickle"` pickles
+    arguments and results (cloudpickle), for what the safe codec cannot carry; only on
+    engines whose workers are your own processes (generic, MPI), refused elsewhere.
+
+    For a while, an interface passed as the first argument (PyMW 1.0's first drafts) is
+    taken as `interface=` with a DeprecationWarning.
     """
 
     def __init__(
         self,
-        interface: Interface | None = None,
+        max_workers: int | None = None,
         *,
+        interface: Interface | type | None = None,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+        max_tasks_per_child: int | None = None,
         modules: Iterable[str] = (),
         dep_funcs: Iterable[Callable] = (),
         data_files: Iterable[str] = (),
@@ -40,45 +84,167 @@ class Executor(concurrent.futures.Executor):
         scheduler_func: SchedulerFunc | None = None,
         show_progress: bool | None = False,
         sign_key: SigningKeySource | None = None,
+        codec: str = "json",
     ) -> None:
+        if isinstance(max_workers, Interface) and interface is None:
+            warnings.warn(
+                "pass the engine as Executor(interface=...): the first argument is "
+                "max_workers, as for ProcessPoolExecutor",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            max_workers, interface = None, max_workers
+        _check_pool_options(max_workers, initializer, max_tasks_per_child)
         self._submitter = start_master(
-            interface,
+            _engine(interface, max_workers),
             sign_key,
             scheduler_func=scheduler_func,
             max_retries=max_retries,
             show_progress=show_progress,
+            codec=codec,
         )
         self._master = self._submitter.master
         self._modules, self._dep_funcs = tuple(modules), tuple(dep_funcs)
         self._data_files = tuple(data_files)
+        try:
+            self._submitter.configure_workers(
+                initializer, initargs, max_tasks_per_child, self._modules, self._dep_funcs
+            )
+        except BaseException:
+            self._master.terminate()  # the engine may have started workers already
+            raise
+        self._shutdown_called = False
+        _running_masters.add(self._master)
+        # `del executor` lets the workers stop once idle, as for ProcessPoolExecutor: the
+        # queued tasks still run, since their futures may still be waited for. (At exit,
+        # _drain_at_exit does it.)
+        weakref.finalize(self, Master.shutdown, self._master, False).atexit = False
 
     @property
     def interface(self) -> Interface:
         return self._master.interface
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
-        if kwargs:
-            raise UserError(
-                "PyMW tasks take positional arguments only; pass them in order "
-                f"(got keywords {', '.join(sorted(kwargs))})"
-            )
+        return self._submit(fn, args, kwargs)
+
+    def map(
+        self,
+        fn: Callable,
+        *iterables: Iterable,
+        timeout: float | None = None,
+        chunksize: int = 1,
+    ) -> Iterator:
+        """`fn` over the iterables' rows, like `map`, with each `chunksize` rows one task.
+
+        All tasks are submitted at once; results come in order, and a task's error is
+        raised when its first item is reached. `timeout` counts from this call; when it
+        expires, the tasks not started are cancelled.
+        """
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        futures = [
+            self._submit(fn, tuple(columns), None, map_chunks=True)
+            for columns in _argument_columns(iterables, chunksize)
+        ]
+        return _results_in_order(futures, deadline)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shutdown_called = True
+        self._master.shutdown(wait=wait, cancel_pending=cancel_futures)
+        if wait:
+            _running_masters.discard(self._master)
+            self._submitter.cleanup()
+
+    def status(self) -> dict[str, Any]:
+        """Counts of tasks by state and of workers, as `PyMW_Master.get_status()`."""
+        return self._master.status()
+
+    def _submit(
+        self, fn: Callable, args: tuple, kwargs: dict | None, *, map_chunks: bool = False
+    ) -> concurrent.futures.Future:
+        if self._shutdown_called:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if _interpreter_exiting:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         task = self._submitter.submit(
             fn,
             args,
             self._modules,
             self._dep_funcs,
             self._data_files,
+            kwargs=kwargs,
+            map_chunks=map_chunks,
             with_future=True,
             collect=False,
         )
         assert task.future is not None
         return task.future
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._master.shutdown(wait=wait, cancel_pending=cancel_futures)
-        if wait:
-            self._submitter.cleanup()
 
-    def status(self) -> dict[str, Any]:
-        """Counts of tasks by state and of workers, as `PyMW_Master.get_status()`."""
-        return self._master.status()
+def _check_pool_options(
+    max_workers: int | None, initializer: Callable | None, max_tasks_per_child: int | None
+) -> None:
+    """ProcessPoolExecutor's checks, with its exception types and messages."""
+    if max_workers is not None and max_workers <= 0:
+        raise ValueError("max_workers must be greater than 0")
+    if initializer is not None and not callable(initializer):
+        raise TypeError("initializer must be a callable")
+    if max_tasks_per_child is not None:
+        if not isinstance(max_tasks_per_child, int):
+            raise TypeError("max_tasks_per_child must be an integer")
+        if max_tasks_per_child <= 0:
+            raise ValueError("max_tasks_per_child must be >= 1")
+
+
+def _engine(interface: Interface | type | None, max_workers: int | None) -> Interface:
+    """The engine: `interface`, or one made with `max_workers` workers from an interface
+    class (the generic one by default)."""
+    if interface is None:
+        from .interfaces.generic import GenericInterface
+
+        interface = GenericInterface
+    if isinstance(interface, type):
+        return interface(num_workers=max_workers or os.cpu_count() or 1)
+    if max_workers is not None and max_workers != interface.num_workers:
+        raise ValueError(
+            f"max_workers={max_workers}, but the interface runs {interface.num_workers} "
+            "workers: give the number to one of them only"
+        )
+    return interface
+
+
+def _argument_columns(iterables: tuple[Iterable, ...], chunksize: int) -> Iterator[list[list]]:
+    """The rows of `zip(*iterables)`, `chunksize` at a time, as one list per iterable:
+    a chunk's arguments travel as a few flat lists rather than one tuple per call."""
+    iterators = [iter(iterable) for iterable in iterables]
+    while iterators:
+        columns = [list(itertools.islice(iterator, chunksize)) for iterator in iterators]
+        rows = min(len(column) for column in columns)
+        if rows:
+            yield [column[:rows] for column in columns] if rows < chunksize else columns
+        if rows < chunksize:
+            return
+
+
+def _results_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
+    """Yield each chunk's results in order, keeping no reference to those yielded; on
+    any exit (an error, a timeout, a closed generator) cancel the chunks not reached."""
+    futures.reverse()
+    try:
+        while futures:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            results = _result_or_cancel(futures.pop(), remaining)
+            results.reverse()
+            while results:
+                yield results.pop()
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _result_or_cancel(future: concurrent.futures.Future, timeout: float | None) -> list:
+    try:
+        return future.result(timeout)
+    finally:
+        future.cancel()

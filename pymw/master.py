@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from .progress import ProgressBar
 from .tasks import PyMW_Task, TaskState
 
 logger = logging.getLogger("pymw")
+_futures_logger = logging.getLogger("concurrent.futures")
 
 SchedulerFunc = Callable[[list[PyMW_Task], list[Any]], tuple[PyMW_Task, Any]]
 
@@ -62,23 +63,62 @@ def _shut_down_live_masters() -> None:
         master.terminate()
 
 
-def remote_exception(outcome: contract.Outcome) -> BaseException:
+def trusted_workers(interface: Interface) -> bool:
+    """Whether an engine's workers are the user's own processes (`trusted_workers = True`):
+    only then may its outputs be pickles. A missing attribute means untrusted."""
+    return getattr(interface, "trusted_workers", False) is True
+
+
+def check_codec(codec: str, interface: Interface) -> str:
+    """`codec` if `interface` may use it; one line saying why not otherwise."""
+    if codec not in contract.CODECS:
+        raise UserError(f"codec must be one of {', '.join(contract.CODECS)}, got {codec!r}")
+    if codec == contract.CODEC_PICKLE and not trusted_workers(interface):
+        raise UserError(
+            f"codec='pickle' is only for workers that are your own long-lived processes "
+            f"(generic without fresh processes or a worker app, MPI), not "
+            f"{type(interface).__name__}'s: a result could run code when unpickled; use the "
+            "default safe codec there"
+        )
+    return codec
+
+
+def remote_exception(
+    outcome: contract.Outcome, classes: Mapping[str, type] | None = None, worker: Any = None
+) -> BaseException:
     """The exception to raise in the master for a task that failed on its worker.
 
-    Built-in exception types are recreated by name (so `except ZeroDivisionError` works);
-    anything else becomes a TaskError. Nothing from the worker is ever executed.
+    It is rebuilt as its own type with its own args (decoded by the safe codec) when the
+    type is a built-in exception or an exception class of the task's program (`classes`,
+    the allow-list built at submit), so `except ZeroDivisionError` and `except MyError`
+    work; anything else becomes a TaskError. Only such a class's constructor runs, as
+    unpickling would; nothing the worker names otherwise. With the pickle codec (trusted
+    workers only) the worker's own exception object comes back. The worker's traceback is
+    chained as `__cause__`, headed by the worker (`worker`, the engine's) and host.
     """
-    error: BaseException | None = None
-    candidate = getattr(builtins, outcome.error_type or "", None)
-    if isinstance(candidate, type) and issubclass(candidate, Exception):
+    error = outcome.exception
+    kind = _exception_class(outcome.error_type or "", classes or {})
+    if error is None and kind is not None:
+        args = outcome.error_args if outcome.error_args is not None else (outcome.error_message,)
         try:
-            error = candidate(outcome.error_message)
-        except Exception:  # constructors with other signatures, e.g. UnicodeDecodeError
+            error = kind(*args)
+        except Exception:  # a constructor that wants other arguments than its args
             error = None
     if error is None:
         error = TaskError(f"{outcome.error_type}: {outcome.error_message}", outcome.error_type)
-    error.__cause__ = RemoteTraceback(outcome.traceback or "")
+    error.__cause__ = RemoteTraceback(
+        outcome.traceback or "",
+        worker=getattr(worker, "name", None) or (None if worker is None else str(worker)),
+        host=outcome.host,
+        pid=outcome.pid,
+    )
     return error
+
+
+def _exception_class(name: str, classes: Mapping[str, type]) -> type[Exception] | None:
+    # A program class travels as "module:qualname", a builtin by its bare name.
+    kind = contract.resolve_class(classes, name) if ":" in name else vars(builtins).get(name)
+    return kind if isinstance(kind, type) and issubclass(kind, Exception) else None
 
 
 class Master:
@@ -93,6 +133,7 @@ class Master:
         delete_files: bool = True,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         show_progress: bool | None = None,
+        codec: str = contract.CODEC_JSON,
     ) -> None:
         if not isinstance(interface, Interface):
             raise UserError(
@@ -102,6 +143,8 @@ class Master:
         if max_retries < 0:
             raise UserError(f"max_retries must be 0 or more, got {max_retries}")
         self.interface = interface
+        # How arguments and results travel: the safe codec, or pickle for trusted workers.
+        self.codec = check_codec(codec, interface)
         self.delete_files = delete_files
         self._scheduler_func = scheduler_func
         self._max_retries = max_retries
@@ -192,23 +235,33 @@ class Master:
         try:
             while True:
                 with self._lock:
-                    if (
-                        self._shutting_down
-                        and not self._running
-                        and (self._cancel_pending or not self._queue)
-                    ):
-                        break
                     assignments = self._assign()
+                    if not assignments and self._nothing_left_at_shutdown():
+                        break
                 for job, worker in assignments:
                     self.interface.execute(job, worker)
                 self._handle(self.interface.wait(None))
-        except UserError as error:  # e.g. a BOINC tool failed: the message says what to fix
+        except (UserError, BrokenMasterError) as error:  # the message says what went wrong
             logger.info("PyMW dispatcher stopped: %s", error)
             self._break(error)
         except BaseException as error:
             logger.exception("PyMW dispatcher failed")
             self._break(error)
         self._stop_engine()
+
+    def _nothing_left_at_shutdown(self) -> bool:
+        """Shutting down with nothing running and nothing to run: the dispatcher may stop.
+
+        Tasks whose futures were cancelled leave the queue here first; left in it, they
+        would keep the dispatcher waiting for completions that never come.
+        """
+        if not self._shutting_down or self._running:
+            return False
+        for task in [task for task in self._queue if task.future and task.future.cancelled()]:
+            self._queue.remove(task)
+            self._move(task, TaskState.CANCELLED)
+            self._finish_bookkeeping(task)
+        return self._cancel_pending or not self._queue
 
     def _assign(self) -> list[tuple[Job, Any]]:
         self._wakeup_pending = False
@@ -218,7 +271,7 @@ class Master:
         assignments = []
         while self._queue and workers:
             if self._scheduler_func is None:
-                task, worker = self._queue.popleft(), workers.pop(0)
+                task, worker = self._queue.popleft(), workers[0]
             else:
                 window = list(itertools.islice(self._queue, SCHEDULER_WINDOW))
                 task, worker = self._scheduler_func(window, workers)
@@ -228,11 +281,17 @@ class Master:
                         "from task_list and one worker from worker_list"
                     )
                 del self._queue[window.index(task)]
-                workers.remove(worker)
-            if task.future is not None and not task.future.set_running_or_notify_cancel():
+            # A requeued task (its worker died, or it was recalled) has a running future.
+            # A cancelled one leaves the worker's slot to the next task.
+            if (
+                task.future is not None
+                and not task.future.running()
+                and not task.future.set_running_or_notify_cancel()
+            ):
                 self._move(task, TaskState.CANCELLED)
                 self._finish_bookkeeping(task)
                 continue
+            workers.remove(worker)
             task.attempts += 1
             task.worker = worker
             task.start_time = task.start_time or time.time()
@@ -251,28 +310,72 @@ class Master:
             task.data_zip,
             task.attempts,
             keep_files=not self.delete_files,
+            max_output_bytes=self._max_result_bytes,
+            codec=self.codec,
         )
 
     def _handle(self, completions: Iterable[Completion]) -> None:
-        done = []
-        with self._lock:
-            for completion in completions:
-                task = self._running.pop(completion.task_id, None)
-                if task is None:
-                    continue  # a late replica or a job we already gave up on
-                if completion.lost and (
-                    not completion.started or task.attempts <= self._max_retries
-                ):
-                    if not completion.started:
-                        task.attempts -= 1
-                    logger.info("requeuing %s: %s", task.name, completion.detail)
-                    self._move(task, TaskState.QUEUED)
-                    self._queue.appendleft(task)
-                    continue
-                result, error = self._decode(task, completion)
-                self._set_done(task, result, error)
-                done.append(task)
-        self._notify_done(done)
+        done: list[PyMW_Task] = []
+        broken: BrokenMasterError | None = None
+        try:
+            with self._lock:
+                for completion in completions:
+                    if completion.setup_failed:
+                        broken = broken or self._setup_failure(completion)
+                    elif (task := self._settle(completion)) is not None:
+                        done.append(task)
+        finally:
+            self._notify_done(done)
+        if broken is not None:
+            raise broken
+
+    def _settle(self, completion: Completion) -> PyMW_Task | None:
+        """Requeue or finish the task a completion is about; the task, if now done."""
+        task = self._running.get(completion.task_id)
+        if task is None:
+            return None  # a late replica or a job we already gave up on
+        if completion.lost and (not completion.started or task.attempts <= self._max_retries):
+            if not completion.started:
+                task.attempts -= 1
+            logger.info("requeuing %s: %s", task.name, completion.detail)
+            del self._running[task.task_id]
+            self._move(task, TaskState.QUEUED)
+            self._queue.appendleft(task)
+            return None
+        if completion.oversize:  # refused unread by the engine
+            result, error = None, self._oversize_error(task, completion.oversize)
+        else:
+            result, error = self._decode(task, completion)
+        # Only now: should decoding fail, _break still finds the task running.
+        del self._running[task.task_id]
+        self._set_done(task, result, error)
+        return task
+
+    def _oversize_error(self, task: PyMW_Task, size: int) -> MalformedResultError:
+        return MalformedResultError(
+            f"task {task.name}: malformed result: its output of {size} bytes is over "
+            f"max_result_bytes ({self._max_result_bytes}) and was not read"
+        )
+
+    def _setup_failure(self, completion: Completion) -> BrokenMasterError:
+        """A worker's initializer failed: the master breaks, as ProcessPoolExecutor does."""
+        cause: BaseException
+        if completion.output is None:
+            cause = WorkerLostError(completion.detail or "the worker died in its initializer")
+        else:
+            try:
+                outcome = contract.decode_output(
+                    completion.output, max_bytes=self._max_result_bytes
+                )
+            except contract.ContractError as problem:
+                cause = MalformedResultError(f"the initializer's output: {problem}")
+            else:
+                cause = remote_exception(outcome)
+        # ProcessPoolExecutor's worker logs this on the same logger, at the same level.
+        _futures_logger.critical("Exception in initializer:", exc_info=cause)
+        error = BrokenMasterError(f"a worker's initializer failed: {type(cause).__name__}: {cause}")
+        error.__cause__ = cause
+        return error
 
     def _decode(self, task: PyMW_Task, completion: Completion) -> tuple[Any, BaseException | None]:
         if completion.output is None:
@@ -280,8 +383,13 @@ class Master:
             if completion.lost:
                 return None, WorkerLostError(f"task {task.name}: worker lost ({detail})")
             return None, TaskError(f"task {task.name} produced no output ({detail})", "NoOutput")
+        classes = getattr(task.program, "classes", None) or {}
+        # Pickles only from an engine marked trusted, whatever the output's bytes say.
+        codec = self.codec if trusted_workers(self.interface) else contract.CODEC_JSON
         try:
-            outcome = contract.decode_output(completion.output, max_bytes=self._max_result_bytes)
+            outcome = contract.decode_output(
+                completion.output, classes=classes, codec=codec, max_bytes=self._max_result_bytes
+            )
         except contract.ContractError as problem:
             if task.program is not None and task.program.function_name is None:
                 return completion.output, None  # a user script's own output format
@@ -289,7 +397,7 @@ class Master:
         task.stdout, task.stderr = outcome.stdout, outcome.stderr
         if outcome.ok:
             return outcome.value, None
-        return None, remote_exception(outcome)
+        return None, remote_exception(outcome, classes, task.worker)
 
     def _set_done(self, task: PyMW_Task, result: Any, error: BaseException | None) -> None:
         task.result, task.error = result, error

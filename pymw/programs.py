@@ -1,10 +1,12 @@
 """Turn a task function, its dependencies and its modules into a worker contract script.
 
-PyMW sends source code, not pickles: a worker may be another machine with another Python
-(a cluster node, a volunteer's frozen PyBOINC worker), and what is sent is what the user
-can read. The generated script imports the installed `pyboinc.contract` when the worker has
-it, and otherwise runs the copy of the contract embedded in the script itself, so it needs
-nothing but a Python interpreter.
+PyMW sends code, not pickles: a worker may be another machine with another Python (a
+cluster node, a volunteer's frozen PyBOINC worker), and what is sent is what the user can
+read. `pymw.shipping` decides how the function travels: an import line when the worker can
+import it, otherwise its source with the module-level names it uses. The generated script
+imports the installed `pyboinc.contract` when the worker has it, and otherwise runs the
+copy of the contract embedded in the script itself, so it needs nothing but a Python
+interpreter.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import functools
 import hashlib
 import inspect
 import re
-import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyboinc import contract
 
+from . import shipping
 from .errors import UserError
 from .interfaces.base import Program
 from .signing import sign_script
@@ -29,6 +31,20 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_FUTURE_ANNOTATIONS = "from __future__ import annotations\n"
+
+# The function a map-chunk program's tasks call (see program_from_function).
+MAP_CHUNK_FUNCTION = "_pymw_map_chunk"
+_MAP_CHUNK_TEMPLATE = '''
+import builtins as _pymw_builtins
+
+
+def _pymw_map_chunk(*columns):
+    """One task of Executor.map: {function} over a chunk of rows, one column per iterable.
+
+    (The task's code may have names of its own called map or list.)"""
+    return _pymw_builtins.list(_pymw_builtins.map({function}, *columns))
+'''
 
 _SCRIPT_TEMPLATE = '''\
 #!/usr/bin/env python3
@@ -36,7 +52,7 @@ _SCRIPT_TEMPLATE = '''\
 
 Usage: python {{this script}} <input> <output>
 """
-import sys
+{future}import sys
 
 _PYMW_CONTRACT_SOURCE = {contract_source}
 try:
@@ -59,26 +75,6 @@ if __name__ == "__main__":
 '''
 
 
-def _source_of(function: Callable) -> str:
-    name = getattr(function, "__qualname__", repr(function))
-    if not inspect.isfunction(function):
-        raise UserError(
-            f"cannot send {name!r} to workers: only plain Python functions can be tasks"
-        )
-    if function.__name__ == "<lambda>" or "<locals>" in function.__qualname__:
-        raise UserError(
-            f"cannot send {name} to workers: define it at the top level of a module file "
-            "(lambdas and nested functions have no source a worker could run)"
-        )
-    try:
-        return textwrap.dedent(inspect.getsource(function))
-    except (OSError, TypeError):
-        raise UserError(
-            f"cannot send {name} to workers: its source is not available; define it in a "
-            ".py file rather than an interactive session"
-        ) from None
-
-
 def _import_lines(modules: Iterable[str]) -> list[str]:
     lines = []
     for module in modules:
@@ -91,30 +87,9 @@ def _import_lines(modules: Iterable[str]) -> list[str]:
     return lines
 
 
-def _referenced_modules(function: Callable) -> list[str]:
-    """`import` lines for modules the function uses by a global name (`time.sleep`).
-
-    PyMW 0.4 made users list them in `modules`; finding them spares the common mistake of
-    a NameError on the worker. Names bound with `from m import f` are not modules and are
-    still the user's to send (as `dep_funcs` or `modules`).
-    """
-    names: set[str] = set()
-    pending = [function.__code__]
-    while pending:
-        code = pending.pop()
-        names.update(code.co_names)
-        pending.extend(const for const in code.co_consts if inspect.iscode(const))
-    lines = []
-    for name in sorted(names):
-        value = function.__globals__.get(name)
-        if inspect.ismodule(value):
-            module = value.__name__
-            lines.append(f"import {module}" if module == name else f"import {module} as {name}")
-    return lines
-
-
-def _script(name: str, function_name: str, code: str) -> str:
+def _script(name: str, function_name: str, code: str, future: str = "") -> str:
     return _SCRIPT_TEMPLATE.format(
+        future=future,
         name=name,
         version=contract.CONTRACT_VERSION,
         contract_source=repr(_contract_source()),
@@ -132,20 +107,45 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class FunctionProgram(Program):
+    """A program built from a function, with the classes its code ships or imports.
+
+    `classes` maps "module:qualname" (as in the master) to the class: the allow-list the
+    result decoder may rebuild exceptions and records into. No other class is ever built
+    from what a worker sends back.
+    """
+
+    classes: Mapping[str, type] = dataclasses.field(default_factory=dict)
+
+
 def program_from_function(
-    function: Callable, modules: Iterable[str] = (), dep_funcs: Iterable[Callable] = ()
-) -> Program:
-    """The program that runs `function` with `modules` imported and `dep_funcs` defined."""
-    functions = [*dep_funcs, function]
+    function: Callable,
+    modules: Iterable[str] = (),
+    dep_funcs: Iterable[Callable] = (),
+    *,
+    map_chunks: bool = False,
+) -> FunctionProgram:
+    """The program that runs `function`, with `modules` imported and `dep_funcs` defined.
+
+    With `map_chunks`, its tasks run `function` over argument columns (one list per
+    iterable of `Executor.map`) and return the list of results: one task per chunk.
+    """
+    shipment = shipping.ship(function, tuple(dep_funcs))
     imports = _import_lines(modules)
-    for item in functions:
-        imports += [line for line in _referenced_modules(item) if line not in imports]
+    imports += [line for line in shipment.imports if line not in imports]
     parts = ["\n".join(imports)] if imports else []
-    parts += [_source_of(dependency) for dependency in dep_funcs]
-    parts.append(_source_of(function))
-    code = "\n\n".join(parts) + "\n"
-    script = _script(function.__name__, function.__name__, code)
-    return Program(function.__name__, function.__name__, code, script, _digest(script))
+    parts += shipment.definitions
+    name = function_name = shipment.function_name
+    if map_chunks:
+        parts.append(_MAP_CHUNK_TEMPLATE.format(function=function_name).strip("\n"))
+        name, function_name = f"{name}_map", MAP_CHUNK_FUNCTION
+    body = "\n\n".join(parts) + "\n"
+    future = _FUTURE_ANNOTATIONS if shipment.future_annotations else ""
+    script = _script(name, function_name, body, future)
+    return FunctionProgram(
+        name, function_name, future + body, script, _digest(script), dict(shipment.classes)
+    )
 
 
 def program_from_script(path: str | Path) -> Program:

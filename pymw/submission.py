@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from pyboinc import contract
 
 from .data_files import DataArchives
 from .errors import UserError
-from .interfaces.base import Interface, Program
+from .interfaces.base import Interface, Program, SupportsWorkerSetup, WorkerSetup
 from .master import Master
 from .programs import program_from_function, program_from_script, signed
 from .signing import SigningKeySource, resolve_signing_key
@@ -38,8 +39,8 @@ class Submitter:
         self.master = master
         self.signing_key = signing_key
         self._programs: dict[tuple, Program] = {}
-        self._files_dir: Path | None = None
         self._archives: DataArchives | None = None
+        self._remove_files: weakref.finalize | None = None
 
     def submit(
         self,
@@ -50,18 +51,24 @@ class Submitter:
         data_files: Iterable[str | os.PathLike] = (),
         input_from_file: bool = False,
         *,
+        kwargs: dict[str, Any] | None = None,
+        map_chunks: bool = False,
         with_future: bool = False,
         collect: bool = True,
     ) -> PyMW_Task:
-        program = self.program(executable, tuple(modules), tuple(dep_funcs))
+        """Queue a task. With `map_chunks`, `input_data` holds argument columns and the
+        task runs the function over each row (see `program_from_function`)."""
+        program = self.program(executable, tuple(modules), tuple(dep_funcs), map_chunks)
         data_zip = self._data_archive(tuple(data_files))
-        input_bytes = self._input_bytes(input_data, input_from_file, data_zip)
+        input_bytes = self._input_bytes(program, input_data, input_from_file, data_zip, kwargs)
         return self.master.submit(
             program, input_bytes, data_zip=data_zip, with_future=with_future, collect=collect
         )
 
-    def program(self, executable, modules: tuple, dep_funcs: tuple) -> Program:
-        key = (executable, modules, dep_funcs)
+    def program(
+        self, executable, modules: tuple, dep_funcs: tuple, map_chunks: bool = False
+    ) -> Program:
+        key = (executable, modules, dep_funcs, map_chunks)
         try:
             return self._programs[key]
         except KeyError:
@@ -71,7 +78,7 @@ class Submitter:
                 "modules and dep_funcs must be sequences of names and functions"
             ) from None
         if callable(executable):
-            program = program_from_function(executable, modules, dep_funcs)
+            program = program_from_function(executable, modules, dep_funcs, map_chunks=map_chunks)
         elif isinstance(executable, (str, os.PathLike)):
             program = program_from_script(executable)
         else:
@@ -83,16 +90,51 @@ class Submitter:
         self._programs[key] = program
         return program
 
+    def configure_workers(
+        self,
+        initializer: Callable | None,
+        initargs: tuple,
+        max_tasks: int | None,
+        modules: tuple = (),
+        dep_funcs: tuple = (),
+    ) -> None:
+        """ProcessPoolExecutor's `initializer(*initargs)` and `max_tasks_per_child`,
+        for engines whose workers outlive a task; before any task is submitted."""
+        if initializer is None and max_tasks is None:
+            return
+        interface = self.master.interface
+        if not isinstance(interface, SupportsWorkerSetup):
+            raise UserError(
+                f"{type(interface).__name__} starts a new process for every task, so it "
+                "takes no initializer or max_tasks_per_child; use the generic or MPI interface"
+            )
+        program = None if initializer is None else self.program(initializer, modules, dep_funcs)
+        initializer_input = self._input_bytes(program, tuple(initargs), False, None)
+        interface.configure_workers(WorkerSetup(program, initializer_input, max_tasks))
+
     def _data_archive(self, data_files: tuple) -> Path | None:
         if not data_files:
             return None
         if self._archives is None:
-            self._files_dir = Path(tempfile.mkdtemp(prefix="pymw-data-"))
-            self._archives = DataArchives(self._files_dir)
+            files_dir = Path(tempfile.mkdtemp(prefix="pymw-data-"))
+            self._archives = DataArchives(files_dir)
+            if self.master.delete_files:
+                # Removed once the master is gone (its tasks cannot need them any more),
+                # by cleanup(), or at exit: an executor shut down without waiting, or
+                # dropped, must not leave them behind.
+                self._remove_files = weakref.finalize(
+                    self.master, shutil.rmtree, files_dir, ignore_errors=True
+                )
         return self._archives.archive(data_files)
 
-    @staticmethod
-    def _input_bytes(input_data: Any, input_from_file: bool, data_zip: Path | None) -> bytes:
+    def _input_bytes(
+        self,
+        program: Program | None,
+        input_data: Any,
+        input_from_file: bool,
+        data_zip: Path | None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> bytes:
         if input_from_file:
             try:
                 return Path(input_data).read_bytes()
@@ -109,13 +151,21 @@ class Submitter:
                 f"got {type(input_data).__name__}"
             )
         try:
-            return contract.encode_input(args, data_zip.name if data_zip else None)
+            return contract.encode_input(
+                args,
+                data_zip.name if data_zip else None,
+                kwargs,
+                # The program's allow-list: the only classes that may travel as records.
+                classes=getattr(program, "classes", None) or {},
+                codec=self.master.codec,
+            )
         except TypeError as error:
-            raise UserError(f"input_data cannot be sent to a worker: {error}") from None
+            raise UserError(f"the task's arguments cannot be sent to a worker: {error}") from None
 
     def cleanup(self) -> None:
-        if self._files_dir is not None and self.master.delete_files:
-            shutil.rmtree(self._files_dir, ignore_errors=True)
+        """Remove the data archives made for this master's tasks (they must be done)."""
+        if self._remove_files is not None:
+            self._remove_files()
 
 
 def start_master(

@@ -56,6 +56,7 @@ ENGINES: dict[str, Engine] = {
         "CondorInterface",
         "pip install 'pymw[condor]'  (the htcondor bindings)",
     ),
+    "slurm": Engine("pymw.interfaces.slurm", "SlurmInterface"),
     "grid_simulator": Engine("pymw.interfaces.grid_simulator", "GridSimulatorInterface"),
     "boinc": Engine("pymw.interfaces.boinc", "BOINCInterface", "pip install 'pymw[boinc]'"),
 }
@@ -165,6 +166,80 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (
+        ("--slurm-partition",),
+        {
+            "dest": "slurm_partition",
+            "default": None,
+            "metavar": "NAME",
+            "help": "slurm: sbatch --partition",
+        },
+    ),
+    (
+        ("--slurm-account",),
+        {
+            "dest": "slurm_account",
+            "default": None,
+            "metavar": "NAME",
+            "help": "slurm: sbatch --account",
+        },
+    ),
+    (
+        ("--slurm-time",),
+        {
+            "dest": "slurm_time",
+            "default": None,
+            "metavar": "TIME",
+            "help": "slurm: time limit per task, as sbatch --time (MM, HH:MM:SS, D-HH:MM)",
+        },
+    ),
+    (
+        ("--slurm-cpus-per-task",),
+        {
+            "dest": "slurm_cpus_per_task",
+            "default": None,
+            "metavar": "N",
+            "help": "slurm: sbatch --cpus-per-task",
+        },
+    ),
+    (
+        ("--slurm-mem",),
+        {
+            "dest": "slurm_mem",
+            "default": None,
+            "metavar": "SIZE",
+            "help": "slurm: memory per task, as sbatch --mem (e.g. 2G)",
+        },
+    ),
+    (
+        ("--slurm-arg",),
+        {
+            "dest": "slurm_args",
+            "action": "append",
+            "default": None,
+            "metavar": "ARG",
+            "help": "slurm: another sbatch option, passed through (repeatable), "
+            "e.g. --slurm-arg=--qos=debug",
+        },
+    ),
+    (
+        ("--slurm-python",),
+        {
+            "dest": "slurm_python",
+            "default": None,
+            "metavar": "PATH",
+            "help": "slurm: the interpreter on the nodes (default: this master's)",
+        },
+    ),
+    (
+        ("--slurm-dir",),
+        {
+            "dest": "slurm_dir",
+            "default": None,
+            "metavar": "DIR",
+            "help": "slurm: work directory the nodes share (default: ./pymw-slurm)",
+        },
+    ),
+    (
         ("--sign-key",),
         {
             "dest": "sign_key",
@@ -186,7 +261,7 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 
 
 # Switches that take a whole number of at least 1.
-_COUNTS = ("num_workers", "quorum")
+_COUNTS = ("num_workers", "quorum", "slurm_cpus_per_task")
 
 
 def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:

@@ -11,6 +11,10 @@ dispatcher, except for `wakeup`, which any thread may call::
     execute(job, worker)     ──────────▶  start the job (or buffer it; flush in wait)
     wait(timeout)            ◀──────────  completions, [] on timeout or wakeup()
     get_status()/cleanup()
+
+Engines with long-lived workers (generic, MPI) also take a `WorkerSetup` before their
+first job (`SupportsWorkerSetup`): ProcessPoolExecutor's initializer and
+max_tasks_per_child.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from pyboinc.contract import CODEC_JSON
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +54,10 @@ class Job:
     data_zip: Path | None = None
     attempt: int = 1
     keep_files: bool = False
+    # The master refuses larger outputs; engines stop reading one at this size.
+    max_output_bytes: int | None = None
+    # The contract codec of input and output ("pickle" only for the user's own workers).
+    codec: str = CODEC_JSON
 
 
 @dataclass
@@ -58,7 +68,9 @@ class Completion:
     None when none was produced. `lost` marks a job whose worker died or vanished: the
     master may retry it; `started=False` says it never began (e.g. it was queued on a
     worker that died), so the retry costs no attempt. `detail` explains a missing output
-    (exit status, stderr tail).
+    (exit status, stderr tail). `oversize` is the size of an output refused unread for
+    being over `Job.max_output_bytes`. `setup_failed` reports a worker's initializer
+    (`WorkerSetup`) that failed, with its output, rather than a task.
     """
 
     task_id: int
@@ -68,6 +80,23 @@ class Completion:
     started: bool = True
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    oversize: int = 0
+    setup_failed: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class WorkerSetup:
+    """What each new worker process does besides tasks, as ProcessPoolExecutor's options.
+
+    `initializer` runs once in every worker process before its first task, with the
+    arguments encoded in `initializer_input` (an input envelope); if it fails, the master
+    breaks (BrokenMasterError for every pending task). A worker process is replaced after
+    `max_tasks` tasks (None: never).
+    """
+
+    initializer: Program | None = None
+    initializer_input: bytes = b""
+    max_tasks: int | None = None
 
 
 @runtime_checkable
@@ -88,3 +117,11 @@ class Interface(Protocol):
     def get_status(self) -> dict[str, Any]: ...
 
     def cleanup(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsWorkerSetup(Protocol):
+    """An engine whose workers outlive a task; `configure_workers` comes before any job
+    and raises UserError for a setup its workers cannot follow."""
+
+    def configure_workers(self, setup: WorkerSetup) -> None: ...

@@ -46,8 +46,8 @@ logger = logging.getLogger("pymw.condor")
 
 # Seconds between reads of the job event log while jobs run.
 POLL_INTERVAL = 1.0
-SCRIPT_NAME = "pymw_task.py"
-INPUT_NAME, OUTPUT_NAME, STDERR_NAME = "input", "output", "stderr.txt"
+# A job's folder holds the worker contract's files, under the contract's names.
+FILES = contract.LOCAL_FILES
 STDERR_TAIL_CHARS = 4000
 # Pool machines the frozen worker app can run on, by `worker_app.host_os()`.
 _APP_OPSYS = {"linux": "LINUX", "windows": "WINDOWS", "apple": "OSX"}
@@ -75,17 +75,15 @@ def submit_description(
     app: WorkerApp | None, python: str, log_path: Path, requirements: str | None = None
 ) -> htcondor2.Submit:
     """The vanilla-universe description shared by a batch; each job's folder is an item."""
-    files = ["$(task_dir)/" + SCRIPT_NAME, "$(task_dir)/" + INPUT_NAME]
+    files = ["$(task_dir)/" + FILES.script, "$(task_dir)/" + FILES.input]
     if app is None:
         worker = {"executable": python, "transfer_executable": "false"}
-        arguments = contract.worker_command([], SCRIPT_NAME, INPUT_NAME, OUTPUT_NAME)
+        arguments = FILES.command([])
         default_requirements = "TARGET.HasFileTransfer"
     else:
         worker = {"executable": str(app.executable), "transfer_executable": "true"}
         files.append(str(app.stdlib_zip))
-        arguments = contract.worker_command(
-            [], SCRIPT_NAME, INPUT_NAME, OUTPUT_NAME, app.stdlib_zip.name
-        )
+        arguments = FILES.command([], app.stdlib_zip.name)
         default_requirements = _app_requirements(app)
     return htcondor2.Submit(
         {
@@ -96,9 +94,9 @@ def submit_description(
             "should_transfer_files": "YES",
             "when_to_transfer_output": "ON_EXIT",
             "transfer_input_files": ",".join(files) + "$(data_zip)",
-            "transfer_output_files": OUTPUT_NAME,
+            "transfer_output_files": FILES.output,
             "output": "stdout.txt",
-            "error": STDERR_NAME,
+            "error": contract.STDERR_FILE,
             "log": str(log_path),
             "requirements": requirements or default_requirements,
             "+PyMWTask": '"$(task_name)"',
@@ -116,7 +114,7 @@ def completion_for(event: Any, job: Job, task_dir: Path) -> Completion | None:
     """What a job event means for its task: a Completion, or None while it runs."""
     kind = event.type
     if kind == htcondor2.JobEventType.JOB_TERMINATED:
-        output_path = task_dir / OUTPUT_NAME
+        output_path = task_dir / FILES.output
         output = output_path.read_bytes() if output_path.exists() else None
         if event.get("TerminatedNormally", False):
             status = int(event.get("ReturnValue", 0))
@@ -150,7 +148,8 @@ def completion_for(event: Any, job: Job, task_dir: Path) -> Completion | None:
 
 def _stderr_tail(task_dir: Path) -> str:
     try:
-        tail = (task_dir / STDERR_NAME).read_text(errors="replace")[-STDERR_TAIL_CHARS:].strip()
+        text = (task_dir / contract.STDERR_FILE).read_text(errors="replace")
+        tail = text[-STDERR_TAIL_CHARS:].strip()
     except OSError:
         tail = ""
     return f"stderr: {tail}" if tail else "no output file and no stderr"
@@ -212,8 +211,8 @@ class CondorInterface:
         self._free.remove(worker)
         task_dir = self._root / "tasks" / f"{job.task_name}-{job.attempt}"
         task_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self._script(job), task_dir / SCRIPT_NAME)
-        contract.write_atomically(str(task_dir / INPUT_NAME), job.input_bytes)
+        shutil.copyfile(self._script(job), task_dir / FILES.script)
+        contract.write_atomically(str(task_dir / FILES.input), job.input_bytes)
         self._keep = self._keep or job.keep_files
         self._batch.append(_Submitted(job, worker, task_dir))
 

@@ -1,13 +1,16 @@
 """The generic interface: real OS processes on this machine's cores.
 
-Each worker is a `pymw.interfaces.local_worker` process fed over its stdin/stdout. In the
-default persistent mode it runs task functions in-process, reused across tasks; with
-`fresh_process=True`, or a custom worker app (`-c`, e.g. the frozen PyBOINC worker), every
-task is a new process run through the worker contract, as a BOINC client would run it.
+Each worker is a `pymw_worker.persistent` process fed job records over its stdin and
+answering with reply records on its stdout. In the default persistent mode it runs task
+functions in-process, reused across tasks; with `fresh_process=True`, or a custom worker
+app (`-c`, e.g. the frozen PyBOINC worker), every task is a new process run through the
+worker contract's files, as a BOINC client would run it.
 
 A reader thread per worker (not per task) turns its replies into events on one queue;
-the master's dispatcher blocks on that queue in `wait()`. A worker that dies fails, or
-requeues, only the job it was running, and is replaced.
+the master's dispatcher blocks on that queue in `wait()`. Jobs are sent ahead and
+recalled when they wait behind a long job while another worker idles (`long_lived`). A
+worker that dies fails, or requeues, only the jobs it held, and is replaced. A worker
+exits as soon as its master's pipe closes, so a killed master leaves none behind.
 """
 
 from __future__ import annotations
@@ -22,55 +25,49 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections import deque
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pymw_worker import frames, records
+
 from ..errors import UserError
 from ..worker_app import WorkerApp, find_worker_app
-from .base import Completion, Job
-from .local_worker import encode_frame, read_frame
+from .base import Completion, Job, WorkerSetup
+from .long_lived import WORKER_EXIT_GRACE, Prefetch, WorkerState
 from .waiting import drain
 
 logger = logging.getLogger("pymw.generic")
 
-# Jobs sent ahead to a persistent worker hide the master's round trip. Deep only for
-# short tasks: a long task must not hold others back while another worker idles.
+# Jobs a persistent worker holds, the running one included: a few hide the master's
+# round trip; many only while tasks are short.
 PERSISTENT_PREFETCH = 2
 SHORT_TASK_PREFETCH = 16
-SHORT_TASK_SECONDS = 0.005
-# Weight of the newest task in the running mean of task durations.
-DURATION_SMOOTHING = 0.1
-# Seconds a worker gets to exit after its stdin closes, before it is killed.
-WORKER_EXIT_GRACE = 2.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass(eq=False)
-class LocalWorker:
-    """One worker process and the jobs sent to it, oldest (the running one) first."""
+class LocalWorker(WorkerState):
+    """One worker process and the jobs sent to it."""
 
-    index: int
-    process: subprocess.Popen
-    in_flight: deque[int] = field(default_factory=deque)
+    index: int = 0
+    process: subprocess.Popen | None = None
     outbox: list[bytes] = field(default_factory=list)
-    known_programs: set[str] = field(default_factory=set)
-    alive: bool = True
 
     @property
     def name(self) -> str:
         return f"local-{self.index}"
 
     def __repr__(self) -> str:
-        return f"<LocalWorker {self.name} pid={self.process.pid}>"
+        pid = self.process.pid if self.process else None
+        return f"<LocalWorker {self.name} pid={pid}>"
 
 
 @dataclass(frozen=True)
 class _Reply:
     worker: LocalWorker
-    header: dict
-    payload: bytes
+    reply: records.Reply
 
 
 @dataclass(frozen=True)
@@ -100,14 +97,17 @@ class GenericInterface:
         if custom_app_dir is not None:
             self.worker_app = find_worker_app(custom_app_dir, custom_args)
         self.fresh_process = fresh_process or self.worker_app is not None
-        self._mean_task_seconds: float | None = None
+        self._prefetch = Prefetch(
+            1 if self.fresh_process else PERSISTENT_PREFETCH,
+            1 if self.fresh_process else SHORT_TASK_PREFETCH,
+        )
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._workers: list[LocalWorker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._output_cap: int | None = None
+        self._setup_failed = False  # a worker's initializer failed: the master breaks
         self._root = Path(tempfile.mkdtemp(prefix="pymw-"))
-        self._scripts = self._root / "scripts"  # fresh-process scripts, one per program
-        self._scripts.mkdir()
         self._kept_task_dirs = False
 
     @classmethod
@@ -129,44 +129,47 @@ class GenericInterface:
     def num_workers(self) -> int:
         return self._num_workers
 
+    @property
+    def trusted_workers(self) -> bool:
+        """Persistent workers are this user's own processes: they may use the pickle
+        codec. Fresh processes run task scripts, which decode the safe codec only."""
+        return not self.fresh_process
+
+    def configure_workers(self, setup: WorkerSetup) -> None:
+        if setup.initializer is not None and self.fresh_process:
+            raise UserError(
+                "an initializer needs persistent workers: with fresh_process or a custom "
+                "worker app (-c) every task starts a new process; drop one or the other"
+            )
+        if setup.max_tasks is not None and setup.max_tasks < 1:
+            raise UserError(f"max_tasks_per_child must be at least 1, got {setup.max_tasks}")
+        self._prefetch.setup = setup
+
     def idle_workers(self) -> list[LocalWorker]:
-        """A slot per job a worker can take now, idle workers first: prefetching onto a
-        busy worker only hides the round trip; it must not keep an idle one waiting."""
         if not self._workers:
             self._workers = [self._spawn(index) for index in range(self._num_workers)]
-        slots = [
-            (len(worker.in_flight) + depth, worker.index, worker)
-            for worker in self._workers
-            if worker.alive
-            for depth in range(self._capacity() - len(worker.in_flight))
-        ]
-        return [worker for *_, worker in sorted(slots, key=lambda slot: slot[:2])]
+        return self._prefetch.slots(self._workers)
 
     def execute(self, job: Job, worker: LocalWorker) -> None:
-        header: dict[str, Any] = {
-            "task": job.task_id,
-            "program": job.program.digest,
-            "function": job.program.function_name,
-        }
-        if job.data_zip is not None:
-            header["data_zip"] = str(job.data_zip)
         fresh = self.fresh_process or job.program.function_name is None
-        if fresh:
-            header.update(self._fresh_header(job))
-        if job.program.digest not in worker.known_programs:
-            header["script" if fresh else "code"] = (
-                job.program.script if fresh else job.program.code
-            )
-            worker.known_programs.add(job.program.digest)
-        worker.in_flight.append(job.task_id)
-        worker.outbox.append(encode_frame(header, job.input_bytes))
+        if fresh and job.keep_files:
+            self._kept_task_dirs = True
+        self._output_cap = job.max_output_bytes
+        data_zip = str(job.data_zip) if job.data_zip is not None else None
+        record = self._prefetch.record(job, worker, fresh=fresh, data_zip=data_zip)
+        worker.outbox.extend(record.pieces())
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        timeout = self._recall_stuck_jobs(timeout)
         self._flush()
         completions: list[Completion] = []
         for event in drain(self._events, timeout):
             if isinstance(event, _Reply):
-                completions.append(self._completion(event))
+                if event.reply.status == records.SETUP_FAILED:
+                    self._setup_failed = True
+                completions.append(self._prefetch.completion(event.worker, event.reply))
+                if self._prefetch.retiring(event.worker):
+                    self._retire(event.worker)
             elif isinstance(event, _Exited):
                 completions.extend(self._replace(event.worker))
         return completions
@@ -176,11 +179,12 @@ class GenericInterface:
 
     def get_status(self) -> dict[str, Any]:
         mode = "fresh process" if self.fresh_process else "persistent"
+        alive = [worker for worker in self._workers if worker.alive]
         status: dict[str, Any] = {
             "name": "generic",
             "mode": mode,
-            "workers_alive": sum(w.alive for w in self._workers),
-            "worker_pids": [w.process.pid for w in self._workers if w.alive],
+            "workers_alive": len(alive),
+            "worker_pids": [worker.process.pid for worker in alive if worker.process],
         }
         if self.worker_app is not None:
             status["worker_app"] = str(self.worker_app.executable)
@@ -189,8 +193,8 @@ class GenericInterface:
     def cleanup(self) -> None:
         """Stop the workers and remove the work directory.
 
-        Idle workers exit when their stdin closes; a worker still running a job the master
-        gave up on (Ctrl-C, terminate) is killed at once rather than waited for.
+        A worker exits as soon as its pipe closes, even in the middle of a job the master
+        gave up on (Ctrl-C, terminate); one that does not is killed.
         """
         with self._lock:
             if self._closed:
@@ -198,8 +202,6 @@ class GenericInterface:
             self._closed = True
         for worker in self._workers:
             worker.alive = False
-            if worker.in_flight:
-                worker.process.terminate()
             _close_quietly(worker.process.stdin)
         for worker in self._workers:
             try:
@@ -219,23 +221,25 @@ class GenericInterface:
 
     # --------------------------------------------------------------- internals
 
-    def _capacity(self) -> int:
-        if self.fresh_process:
-            return 1
-        mean = self._mean_task_seconds
-        return (
-            SHORT_TASK_PREFETCH
-            if mean is not None and mean < SHORT_TASK_SECONDS
-            else (PERSISTENT_PREFETCH)
-        )
+    def _recall_stuck_jobs(self, timeout: float | None) -> float | None:
+        """Queue the recalls due now; returns `timeout`, shortened to when one may be."""
+        now = time.monotonic()
+        recalls, look_again = self._prefetch.recalls(self._workers, now)
+        for worker, recall in recalls:
+            logger.info("recalling %d jobs queued on %s", len(recall.task_ids), worker.name)
+            worker.outbox.extend(recall.pieces())
+        if look_again is None:
+            return timeout
+        wait_for = max(0.0, look_again - now)
+        return wait_for if timeout is None else min(timeout, wait_for)
 
     def _flush(self) -> None:
-        """Send the jobs `execute` queued, one write per worker per dispatch round."""
+        """Send what `execute` queued, one write per worker per dispatch round."""
         for worker in self._workers:
             if worker.outbox:
-                frames, worker.outbox = b"".join(worker.outbox), []
+                pieces, worker.outbox = worker.outbox, []
                 try:
-                    worker.process.stdin.write(frames)
+                    worker.process.stdin.writelines(pieces)
                     worker.process.stdin.flush()
                 except (BrokenPipeError, OSError, ValueError):
                     pass  # the worker died; its reader thread reports the exit and lost jobs
@@ -247,15 +251,30 @@ class GenericInterface:
         )
         worker_dir = self._root / f"worker-{index}-{secrets.token_hex(3)}"
         worker_dir.mkdir()
+        command = [
+            self.python_loc,
+            "-m",
+            "pymw_worker.persistent",
+            "--work-dir",
+            str(self._root),
+            "--parent",
+            str(os.getpid()),
+        ]
+        if self.worker_app is not None:
+            command += ["--app", str(self.worker_app.executable)]
+            command += ["--stdlib-zip", str(self.worker_app.stdlib_zip)]
         process = subprocess.Popen(
-            [self.python_loc, "-m", "pymw.interfaces.local_worker"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=worker_dir,
             env=environment,
             **_own_process_group(),
         )
-        worker = LocalWorker(index, process)
+        worker = LocalWorker(index=index, process=process)
+        setup = self._prefetch.setup_record(worker)
+        if setup is not None:
+            worker.outbox.extend(setup.pieces())
         threading.Thread(
             target=self._read_replies, args=(worker,), daemon=True, name=f"pymw-{worker.name}"
         ).start()
@@ -263,31 +282,25 @@ class GenericInterface:
 
     def _read_replies(self, worker: LocalWorker) -> None:
         stream = worker.process.stdout
-        while (frame := read_frame(stream)) is not None:
-            self._events.put(_Reply(worker, *frame))
+        try:
+            while (frame := frames.read(stream, self._output_cap)) is not None:
+                self._events.put(_Reply(worker, records.Reply.from_frame(frame)))
+        except (frames.FrameError, records.RecordError, KeyError) as error:
+            logger.warning("%s sent a malformed frame (%s); stopping it", worker.name, error)
+            worker.process.kill()
         self._events.put(_Exited(worker))
 
-    def _completion(self, reply: _Reply) -> Completion:
-        header = reply.header
-        reply.worker.in_flight.remove(header["task"])
-        seconds = header.get("seconds", 0.0)
-        mean = self._mean_task_seconds
-        self._mean_task_seconds = (
-            seconds if mean is None else (mean + DURATION_SMOOTHING * (seconds - mean))
-        )
-        has_output = header.get("has_output", True)
-        lost = not has_output
-        return Completion(
-            header["task"],
-            reply.payload if has_output else None,
-            exit_status=header.get("exit"),
-            lost=lost,
-            detail=header.get("detail", ""),
-        )
+    def _retire(self, worker: LocalWorker) -> None:
+        """Replace a worker that ran its max_tasks (ProcessPoolExecutor's max_tasks_per_child)."""
+        worker.alive = False
+        _close_quietly(worker.process.stdin)
+        self._workers[self._workers.index(worker)] = self._spawn(worker.index)
 
     def _replace(self, worker: LocalWorker) -> list[Completion]:
-        worker.alive = False
         status = worker.process.wait()
+        if worker not in self._workers:  # retired: its replacement already runs
+            return []
+        worker.alive = False
         how = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
         detail = f"worker process {worker.name} (pid {worker.process.pid}) {how}"
         lost = [
@@ -296,26 +309,10 @@ class GenericInterface:
         ]
         worker.in_flight.clear()
         worker.outbox.clear()
-        if not self._closed:
+        if not self._closed and not self._setup_failed:
             logger.warning("%s; starting a replacement", detail)
             self._workers[self._workers.index(worker)] = self._spawn(worker.index)
         return lost
-
-    def _fresh_header(self, job: Job) -> dict[str, Any]:
-        if job.keep_files:
-            self._kept_task_dirs = True
-        header: dict[str, Any] = {
-            "fresh": True,
-            "script_path": str(self._scripts / f"{job.program.name}-{job.program.digest}.py"),
-            "task_dir": str(self._root / "tasks" / f"{job.task_name}-{job.attempt}"),
-            "keep": job.keep_files,
-        }
-        if self.worker_app is not None and job.program.function_name is not None:
-            header["worker"] = [str(self.worker_app.executable)]
-            header["stdlib_zip"] = str(self.worker_app.stdlib_zip)
-        else:
-            header["worker"] = [self.python_loc]
-        return header
 
 
 def _close_quietly(stream) -> None:

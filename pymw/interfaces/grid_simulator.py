@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from pyboinc import contract
+from pymw_worker.runner import Functions
 
 from ..errors import UserError
 from .base import Completion, Job
-from .in_process import InProcessRunner
 
 Availability = Sequence[tuple[float, float]]
 # Columns of a Failure Trace Archive event_trace.tab file (fta.scem.uws.edu.au format).
@@ -376,7 +376,7 @@ class GridSimulatorInterface:
         self.replicas = replicas
         self.core = EventCore()
         self._workers: list[SimWorker] = []
-        self._runner = InProcessRunner()
+        self._functions = Functions()
         self._wall_times: list[float] = []
         self._cpu_times: list[float] = []
         self._copies: dict[int, list[tuple[int, SimWorker]]] = {}  # task: its replicas
@@ -490,21 +490,21 @@ class GridSimulatorInterface:
         if program.function_name is None:
             raise UserError("the grid simulator runs task functions, not scripts")
         try:
-            function = self._runner.function_for(
-                program.digest, program.function_name, program.code
+            function = self._functions.get(program.digest, program.function_name, program.code)
+            args, _ = contract.decode_input(
+                job.input_bytes, classes=contract.task_namespace(function)
             )
-            args, _ = contract.decode_input(job.input_bytes)
         except Exception as error:  # a broken task is that task's error, as on real workers
             outcome = contract.call_task(_raise, (error,))
         else:
-            outcome = contract.call_task(function, (worker, *args))
+            outcome = contract.call_task(function, (worker, *args), args.kwargs)
         value = outcome.value if outcome.ok else 0.0
         if outcome.ok and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
         ):
             problem = TypeError(f"a simulated task returns its CPU-seconds (>= 0), got {value!r}")
             outcome, value = contract.call_task(_raise, (problem,)), 0.0
-        return float(value), contract.encode(outcome.to_envelope())
+        return float(value), outcome.encoded
 
     def _finish(self, run: _Run) -> list[Completion]:
         task_id = run.job.task_id

@@ -6,29 +6,31 @@ Two launch styles, chosen by how the program was started::
     mpiexec -n 5 python examples/monte_pi.py -i mpi  # mpiexec: rank 0 is the master
 
 Under `mpiexec` every rank runs the user's script; building the interface on a rank other
-than 0 runs the worker loop (`mpi_worker.serve`) and then exits that process, so worker
-ranks never return into the script body. This is how clusters without dynamic process
-management run PyMW.
+than 0 runs the rank loop (`pymw_worker.mpi_ranks.serve`) and then exits that process, so
+worker ranks never return into the script body. This is how clusters without dynamic
+process management run PyMW.
 
-How a job travels (all messages are bytes, never pickles)::
+How a job travels (records in frames, never pickles)::
 
-    dispatcher ─execute─▶ link ─[pipe ▶ hub]─ Isend ─▶ rank k: mpi_worker.serve
+    dispatcher ─execute─▶ link ─[pipe ▶ hub]─ Isend ─▶ rank k: pymw_worker.mpi_ranks
          ▲                                                      │
-         └──── wait() ◀──── link ◀─[hub ◀ pipe]─ Improbe ◀──────┘ output envelope
+         └──── wait() ◀──── link ◀─[hub ◀ pipe]─ Improbe ◀──────┘ reply record
 
 One thread calls MPI on the master side (the dispatcher under mpiexec, the hub's loop in
 the spawn style): jobs go out with `Isend`, results are polled for with a backoff, since
-MPICH's blocking calls spin a core.
+MPICH's blocking calls spin a core. Jobs are sent ahead and recalled when they wait behind
+a long job while another rank idles (`long_lived`).
 
 Why a hub in the spawn style: MPI without fault tolerance (MPICH's default, and the PyPI
 `mpich` wheel, whose MPIR_CVAR_ENABLE_FT fails an assertion) kills every process of a job,
 the master included, when one rank dies. So the spawning master keeps MPI out of its own
-process: a small hub subprocess (`python -m pymw.interfaces.mpi`) spawns the ranks and
-relays messages over pipes. If a rank dies, MPI ends the hub and its ranks; the master
-sees the pipe close, fails the jobs that were running (`Completion.lost`, retried up to
-`max_retries`), requeues the ones that had not started, and starts a new hub. Under
-`mpiexec` the master is itself rank 0, so a dying rank ends the whole job: mpiexec exits
-with an error naming the rank, it does not hang.
+process: a small hub subprocess (`pymw_worker.mpi_hub`) spawns the ranks and relays
+messages over pipes. If a rank dies, MPI ends the hub and its ranks; the master sees the
+pipe close, fails the jobs that were running (`Completion.lost`, retried up to
+`max_retries`), requeues the ones that had not started, and starts a new hub. If the
+master dies, the hub sees its pipe close and kills its ranks. Under `mpiexec` the master
+is itself rank 0, so a dying rank ends the whole job: mpiexec exits with an error naming
+the rank, it does not hang.
 """
 
 from __future__ import annotations
@@ -41,28 +43,20 @@ import signal
 import subprocess
 import sys
 import threading
-from collections import deque
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mpi4py  # noqa: F401  (a missing mpi4py is reported by get_interface with the fix)
 
+from pymw_worker import frames, records
+from pymw_worker.inbox import BACKOFF_MAX, BACKOFF_MIN
+from pymw_worker.mpi_ranks import MASTER_RANK
+
 from ..errors import UserError
-from .base import Completion, Job
-from .generic import WORKER_EXIT_GRACE
-from .local_worker import read_frame, write_frame
-from .mpi_worker import (
-    BACKOFF_MAX,
-    BACKOFF_MIN,
-    MASTER_RANK,
-    TAG_JOB,
-    TAG_RESULT,
-    TAG_STOP,
-    Backoff,
-    pack,
-    unpack,
-)
+from .base import Completion, Job, WorkerSetup
+from .long_lived import WORKER_EXIT_GRACE, Prefetch, WorkerState, completion_of
 from .waiting import Poller, drain
 
 logger = logging.getLogger("pymw.mpi")
@@ -72,8 +66,8 @@ _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RAN
 # Prefixes of the launcher's variables a hub must not inherit, or it would join our job.
 _LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MPI_LOCAL", "HYDRA_")
 # Jobs a rank holds at once, the running one included: enough to hide the round trip
-# (through the hub, in the spawn style) behind short tasks; more would queue work behind
-# a long task that another rank could have run.
+# (through the hub, in the spawn style) behind short tasks; jobs queued behind a long
+# task are recalled for an idle rank.
 JOBS_PER_RANK = 4
 # Seconds the hub gets to spawn its ranks and say so.
 HUB_START_TIMEOUT = 60.0
@@ -85,56 +79,7 @@ def launched_by_mpiexec() -> bool:
     return any(name in os.environ for name in _LAUNCHER_VARIABLES)
 
 
-# --------------------------------------------------------------------- the MPI side
-
-
-class RankChannel:
-    """The master's end of a communicator with worker ranks, driven by one thread.
-
-    Jobs go out with `Isend`, so a rank busy with a long task never blocks the master;
-    `poll` completes sends and returns the results that arrived, without blocking.
-    """
-
-    def __init__(self, comm) -> None:
-        from mpi4py import MPI
-
-        from .mpi_worker import receive_bytes
-
-        self._MPI, self._receive_bytes = MPI, receive_bytes
-        self.comm = comm
-        self._sending: list[tuple[Any, bytes]] = []  # requests and the buffers they read
-        first = 0 if comm.Is_inter() else 1
-        size = comm.Get_remote_size() if comm.Is_inter() else comm.Get_size() - 1
-        self.ranks = list(range(first, first + size))
-
-    def send(self, rank: int, message: bytes, *, tag: int | None = None) -> None:
-        tag = TAG_JOB if tag is None else tag
-        request = self.comm.Isend([message, self._MPI.BYTE], rank, tag)
-        self._sending.append((request, message))
-
-    def poll(self) -> list[tuple[int, bytes]]:
-        if self._sending:
-            self._sending = [item for item in self._sending if not item[0].Test()]
-        results = []
-        while received := self._receive_bytes(self.comm, self._MPI.ANY_SOURCE, TAG_RESULT):
-            results.append((received[0], bytes(received[2])))
-        return results
-
-    def stop(self) -> None:
-        """Tell every rank to stop and wait until each was told."""
-        for rank in self.ranks:
-            self.send(rank, b"", tag=TAG_STOP)
-        self._MPI.Request.Waitall([request for request, _ in self._sending])
-        self._sending.clear()
-
-
 # -------------------------------------------------------------- links to the ranks
-
-
-@dataclass(frozen=True)
-class _Result:
-    rank: int
-    message: bytes
 
 
 @dataclass(frozen=True)
@@ -149,7 +94,8 @@ class _DirectLink:
     """mpiexec style: this process is rank 0 of COMM_WORLD and talks MPI itself.
 
     Only the dispatcher thread calls MPI (in `send` and `receive`): no thread hand-offs
-    on the path of a job, which is what makes short tasks fast.
+    on the path of a job, which is what makes short tasks fast. Ranks refuse an output
+    over the job's cap themselves, before sending it.
     """
 
     mode = "mpiexec"
@@ -157,22 +103,26 @@ class _DirectLink:
     def __init__(self) -> None:
         from mpi4py import MPI
 
+        from pymw_worker.mpi_ranks import RankChannel
+
         self.channel = RankChannel(MPI.COMM_WORLD)
         self.ranks = self.channel.ranks
         self._poller = Poller(0.0, BACKOFF_MAX, growth=2, minimum=BACKOFF_MIN)
         self._lock = threading.Lock()  # cleanup() may come from another thread (atexit)
 
-    def send(self, rank: int, message: bytes) -> None:
+    def send(self, rank: int, record: records.Job | records.Recall) -> None:
         with self._lock:
-            self.channel.send(rank, message)
+            self.channel.send(rank, records.to_bytes(record))
 
-    def receive(self, timeout: float | None) -> list[_Result | _JobEnded]:
-        """Results that arrived, polling with a backoff; [] on timeout or wakeup."""
+    def receive(self, timeout: float | None, cap: int | None) -> list[records.Reply | _JobEnded]:
+        """Replies that arrived, polling with a backoff; [] on timeout or wakeup. (`cap`
+        is the ranks' to keep: an MPI message is received whole.)"""
         return self._poller.wait(self._poll, timeout)
 
-    def _poll(self) -> list[_Result | _JobEnded]:
+    def _poll(self) -> list[records.Reply | _JobEnded]:
         with self._lock:
-            return [_Result(rank, message) for rank, message in self.channel.poll()]
+            messages = self.channel.poll()
+        return [records.Reply.from_frame(frames.parse(message)) for message in messages]
 
     def wakeup(self) -> None:
         self._poller.wakeup()
@@ -192,7 +142,14 @@ class _HubLink:
 
     def __init__(self, num_workers: int) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pymw.interfaces.mpi", str(num_workers)],
+            [
+                sys.executable,
+                "-m",
+                "pymw_worker.mpi_hub",
+                str(num_workers),
+                "--parent",
+                str(os.getpid()),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -200,6 +157,7 @@ class _HubLink:
             start_new_session=True,  # the hub, mpiexec and the ranks: one group to stop
         )
         self.ranks = list(range(num_workers))
+        self.cap: int | None = None
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         started: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(
@@ -213,8 +171,9 @@ class _HubLink:
             self.kill()
             raise UserError(f"cannot start {num_workers} MPI worker ranks: {self._failure()}")
 
-    def receive(self, timeout: float | None) -> list[_Result | _JobEnded]:
-        """Results relayed by the hub, or its end; [] on timeout or wakeup."""
+    def receive(self, timeout: float | None, cap: int | None) -> list[records.Reply | _JobEnded]:
+        """Replies relayed by the hub, or its end; [] on timeout or wakeup."""
+        self.cap = cap
         return [event for event in drain(self._events, timeout) if event is not None]
 
     def wakeup(self) -> None:
@@ -222,12 +181,19 @@ class _HubLink:
 
     def _read(self, started: queue.SimpleQueue) -> None:
         stream = self.process.stdout
-        first = read_frame(stream)
-        started.put(first is not None and first[0].get("ready") == len(self.ranks))
+        try:
+            first = frames.read(stream)
+        except frames.FrameError:
+            first = None
+        started.put(first is not None and first.header.get("ready") == len(self.ranks))
         if first is None:
             return
-        while (frame := read_frame(stream)) is not None:
-            self._events.put(_Result(frame[0]["from"], frame[1]))
+        try:
+            while (frame := frames.read(stream, self.cap)) is not None:
+                self._events.put(records.Reply.from_frame(frame))
+        except (frames.FrameError, KeyError) as error:
+            logger.warning("the MPI hub sent a malformed frame (%s); stopping it", error)
+            self.kill()
         self._events.put(_JobEnded(self, self._exit_detail()))
 
     def _exit_detail(self) -> str:
@@ -246,17 +212,18 @@ class _HubLink:
         lines = self.process.stderr.read().decode(errors="replace").strip().splitlines()
         return lines[-1] if lines else f"the MPI hub exited with status {self.process.returncode}"
 
-    def send(self, rank: int, message: bytes) -> None:
+    def send(self, rank: int, record: records.Job | records.Recall) -> None:
         try:
-            write_frame(self.process.stdin, {"to": rank}, message)
+            frames.write(self.process.stdin, {"to": rank}, records.to_bytes(record))
         except (BrokenPipeError, OSError, ValueError):
             pass  # the hub died; the reader thread reports it and the lost jobs
 
     def close(self) -> None:
         try:
+            frames.write(self.process.stdin, {"stop": True})
             self.process.stdin.close()
             self.process.wait(WORKER_EXIT_GRACE)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             pass
         self.kill()
 
@@ -288,13 +255,14 @@ def _hub_environment() -> dict[str, str]:
 
 
 @dataclass(eq=False)
-class MPIRank:
-    """One worker rank and the jobs sent to it, oldest (the running one) first."""
+class MPIRank(WorkerState):
+    """One worker rank and the jobs sent to it."""
 
-    rank: int
-    in_flight: deque[int] = field(default_factory=deque)
-    known_programs: set[str] = field(default_factory=set)
-    known_archives: set[str] = field(default_factory=set)
+    rank: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"rank {self.rank}"
 
     def __repr__(self) -> str:
         return f"<MPIRank {self.rank}>"
@@ -307,23 +275,30 @@ class MPIInterface:
     stops, then exits the process.
     """
 
+    # Ranks are the user's own processes: `codec="pickle"` may be used.
+    trusted_workers = True
+
     def __init__(self, num_workers: int | None = None) -> None:
         self._closed = False
         self._restarts = 0
         self._archives: dict[str, bytes] = {}
+        self._prefetch = Prefetch(JOBS_PER_RANK, JOBS_PER_RANK)
+        self._output_cap: int | None = None
         if launched_by_mpiexec():
             self._link: _DirectLink | _HubLink | None = self._join_mpiexec_job()
         else:
             if num_workers is not None and num_workers < 1:
                 raise UserError(f"--num_workers must be at least 1, got {num_workers}")
             self._link = _HubLink(num_workers or os.cpu_count() or 1)
-        self._ranks = [MPIRank(rank) for rank in self._link.ranks]
+        self._ranks = [MPIRank(rank=rank) for rank in self._link.ranks]
+        self._rank_of: dict[int, MPIRank] = {}
+        self._set_up = False  # the ranks of this link were sent the initializer
         atexit.register(self.cleanup)  # under mpiexec, ranks wait for a stop until then
 
     def _join_mpiexec_job(self) -> _DirectLink:
         from mpi4py import MPI
 
-        from .mpi_worker import serve
+        from pymw_worker.mpi_ranks import serve
 
         world = MPI.COMM_WORLD
         if world.Get_rank() != MASTER_RANK:
@@ -352,41 +327,52 @@ class MPIInterface:
     def num_workers(self) -> int:
         return len(self._ranks)
 
+    def configure_workers(self, setup: WorkerSetup) -> None:
+        if setup.max_tasks is not None:
+            raise UserError(
+                "max_tasks_per_child needs the generic interface: MPI ranks live as long as "
+                "their MPI job, so none can be replaced on its own"
+            )
+        self._prefetch.setup = setup
+
     def idle_workers(self) -> list[MPIRank]:
         if self._link is None and not self._closed:
             self._restart()
-        return [rank for rank in self._ranks for _ in range(JOBS_PER_RANK - len(rank.in_flight))]
+        if self._link is not None and not self._set_up:
+            self._set_up = True
+            for rank in self._ranks:
+                setup = self._prefetch.setup_record(rank)
+                if setup is not None:
+                    self._link.send(rank.rank, setup)
+        return self._prefetch.slots(self._ranks)
 
     def execute(self, job: Job, worker: MPIRank) -> None:
-        program = job.program
-        fresh = program.function_name is None  # a user script: run as its own process
-        header: dict[str, Any] = {
-            "task": job.task_id,
-            "program": program.digest,
-            "function": program.function_name,
-        }
-        if fresh:
-            header.update(fresh=True, keep=job.keep_files)
-        if program.digest not in worker.known_programs:
-            header["script" if fresh else "code"] = program.script if fresh else program.code
-            worker.known_programs.add(program.digest)
         archive = b""
+        data_zip = None
         if job.data_zip is not None:
-            header["zip"] = job.data_zip.name
-            if job.data_zip.name not in worker.known_archives:
+            data_zip = job.data_zip.name
+            if data_zip not in worker.known_archives:
                 archive = self._archive_bytes(job.data_zip)
-                header["zip_size"] = len(archive)
-                worker.known_archives.add(job.data_zip.name)
-        worker.in_flight.append(job.task_id)
-        self._link.send(worker.rank, pack(header, archive + job.input_bytes))
+                worker.known_archives.add(data_zip)
+        self._output_cap = job.max_output_bytes
+        record = self._prefetch.record(
+            job,
+            worker,
+            fresh=job.program.function_name is None,  # a user script: run as its own process
+            data_zip=data_zip,
+            archive=archive,
+        )
+        self._rank_of[job.task_id] = worker
+        self._link.send(worker.rank, record)
 
     def wait(self, timeout: float | None) -> list[Completion]:
         link = self._link
         if link is None:
             return []
+        timeout = self._recall_stuck_jobs(link, timeout)
         completions: list[Completion] = []
-        for event in link.receive(timeout):
-            if isinstance(event, _Result):
+        for event in link.receive(timeout, self._output_cap):
+            if isinstance(event, records.Reply):
                 completions.append(self._completion(event))
             elif isinstance(event, _JobEnded) and event.link is self._link:
                 completions.extend(self._job_ended(event.detail))
@@ -424,18 +410,25 @@ class MPIInterface:
             self._archives[key] = path.read_bytes()
         return self._archives[key]
 
-    def _completion(self, result: _Result) -> Completion:
-        header, payload = unpack(result.message)
-        rank = self._ranks[self._link.ranks.index(result.rank)]
-        rank.in_flight.remove(header["task"])
-        has_output = header.get("has_output", True)
-        return Completion(
-            header["task"],
-            payload if has_output else None,
-            exit_status=header.get("exit"),
-            lost=not has_output,
-            detail=header.get("detail", ""),
-        )
+    def _recall_stuck_jobs(
+        self, link: _DirectLink | _HubLink, timeout: float | None
+    ) -> float | None:
+        """Send the recalls due now; returns `timeout`, shortened to when one may be."""
+        now = time.monotonic()
+        recalls, look_again = self._prefetch.recalls(self._ranks, now)
+        for rank, recall in recalls:
+            logger.info("recalling %d jobs queued on %s", len(recall.task_ids), rank.name)
+            link.send(rank.rank, recall)
+        if look_again is None:
+            return timeout
+        wait_for = max(0.0, look_again - now)
+        return wait_for if timeout is None else min(timeout, wait_for)
+
+    def _completion(self, reply: records.Reply) -> Completion:
+        rank = self._rank_of.pop(reply.task_id, None)
+        if rank is None:  # a failed initializer's reply: it was no task's
+            return completion_of(reply)
+        return self._prefetch.completion(rank, reply)
 
     def _job_ended(self, detail: str) -> list[Completion]:
         """Every job on every rank is lost; the running ones count as an attempt."""
@@ -454,68 +447,12 @@ class MPIInterface:
         logger.warning("%s", detail)
         self._link.kill()
         self._link = None
-        self._ranks = [MPIRank(rank.rank) for rank in self._ranks]
+        self._ranks = [MPIRank(rank=rank.rank) for rank in self._ranks]
+        self._rank_of.clear()
+        self._set_up = False
         return lost
 
     def _restart(self) -> None:
         logger.warning("starting %d new MPI worker ranks", len(self._ranks))
         self._restarts += 1
         self._link = _HubLink(len(self._ranks))
-
-
-# ------------------------------------------------------------------------- the hub
-
-
-def hub_main(num_workers: int) -> int:
-    """Spawn `num_workers` ranks and relay frames: stdin `{"to": rank}`, stdout `{"from"}`."""
-    # The pipe to the master is the original stdout; fd 1 then points at stderr so that
-    # output from MPI or C code cannot corrupt the frames.
-    channel_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master handles Ctrl-C
-    from mpi4py import MPI
-
-    try:
-        comm = MPI.COMM_SELF.Spawn(
-            sys.executable, ["-m", "pymw.interfaces.mpi_worker"], maxprocs=num_workers
-        )
-    except MPI.Exception as error:
-        print(f"MPI_Comm_spawn failed: {error.Get_error_string()}", file=sys.stderr)
-        return 1
-    ranks = RankChannel(comm)
-    write_frame(channel_out, {"ready": len(ranks.ranks)})
-    inbox: deque[tuple[dict, bytes] | None] = deque()
-    arrived = threading.Event()
-
-    def read_master() -> None:
-        # A thread blocked in read() holds no GIL; it only wakes the relay loop.
-        source = sys.stdin.buffer
-        while (frame := read_frame(source)) is not None:
-            inbox.append(frame)
-            arrived.set()
-        inbox.append(None)
-        arrived.set()
-
-    threading.Thread(target=read_master, daemon=True).start()
-    backoff = Backoff()
-    while True:
-        busy = bool(inbox)
-        while inbox:
-            frame = inbox.popleft()
-            if frame is None:
-                ranks.stop()
-                comm.Disconnect()
-                return 0
-            ranks.send(frame[0]["to"], frame[1])
-        for rank, message in ranks.poll():
-            write_frame(channel_out, {"from": rank}, message)
-            busy = True
-        if busy:
-            backoff.reset()
-        elif arrived.wait(backoff.next_delay()):
-            arrived.clear()
-            backoff.reset()
-
-
-if __name__ == "__main__":
-    sys.exit(hub_main(int(sys.argv[1])))

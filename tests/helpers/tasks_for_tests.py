@@ -73,3 +73,29 @@ def helper_value():
 
 def uses_helper():
     return helper_value() + 1
+
+
+def worker_pid():
+    return os.getpid()
+
+
+def big_bytes(size):
+    return b"x" * size
+
+
+def set_environment(name, value):
+    os.environ[name] = value
+
+
+def get_environment(name):
+    return os.environ.get(name)
+
+
+def fail_to_initialize():
+    raise ValueError("no database here")
+
+
+def loaded_pymw_modules():
+    import sys
+
+    return sorted(name for name in sys.modules if name == "pymw" or name.startswith("pymw."))

@@ -1,14 +1,16 @@
 """The PyMW 0.4 face (`PyMW_Master`) on the generic interface with real worker processes."""
 
 import concurrent.futures
+import threading
 import time
 import zipfile
 
 import pytest
 import tasks_for_tests as t
 
+from pyboinc import contract
 from pymw import pymw
-from pymw.errors import RemoteTraceback, TaskError, UserError, WorkerLostError
+from pymw.errors import BrokenMasterError, RemoteTraceback, TaskError, UserError, WorkerLostError
 from pymw.interfaces.generic import GenericInterface
 
 
@@ -217,7 +219,7 @@ def test_user_mistakes_are_one_line_user_errors(master):
 
 
 def test_executor_with_as_completed():
-    with pymw.Executor(GenericInterface(num_workers=2)) as pool:
+    with pymw.Executor(interface=GenericInterface(num_workers=2)) as pool:
         futures = {pool.submit(t.square, i): i for i in range(20)}
         seen = {futures[f]: f.result() for f in concurrent.futures.as_completed(futures)}
         assert seen == {i: i * i for i in range(20)}
@@ -229,10 +231,91 @@ def test_executor_with_as_completed():
 
 
 def test_executor_cancels_queued_futures_on_shutdown():
-    pool = pymw.Executor(GenericInterface(num_workers=1))
+    pool = pymw.Executor(interface=GenericInterface(num_workers=1))
     futures = [pool.submit(t.slow_square, i, 0.2) for i in range(6)]
     pool.shutdown(wait=True, cancel_futures=True)
     assert any(f.cancelled() for f in futures)
     assert all(f.done() for f in futures)
     with pytest.raises(RuntimeError):
         pool.submit(t.square, 1)
+
+
+# ------------------------------------------------------- hangs and crashes (issue 11)
+
+
+def _returns_within(seconds: float, call) -> bool:
+    """Run `call` in a thread; True if it returned in time."""
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+def test_shutdown_returns_after_pending_futures_were_cancelled():
+    pool = pymw.Executor(interface=GenericInterface(num_workers=1))
+    futures = [pool.submit(t.slow_square, i, 0.2) for i in range(5)]
+    cancelled = [future for future in futures[2:] if future.cancel()]
+    assert cancelled, "nothing was left pending to cancel"
+    try:
+        assert _returns_within(20, pool.shutdown), "shutdown(wait=True) hung"
+    finally:
+        pool._master.terminate()
+    assert [future.result() for future in futures[:2]] == [0, 1]
+
+
+def test_leaving_the_with_block_after_a_map_timeout_returns():
+    def time_out_in_map():
+        with (
+            pymw.Executor(interface=GenericInterface(num_workers=1)) as pool,
+            pytest.raises(TimeoutError),
+        ):
+            list(pool.map(t.slow_square, range(6), [0.3] * 6, timeout=0.1))
+
+    assert _returns_within(20, time_out_in_map), "the with block never ended"
+
+
+def test_executor_requeues_the_jobs_behind_a_dead_worker():
+    with pymw.Executor(interface=GenericInterface(num_workers=1), max_retries=0) as pool:
+        doomed = pool.submit(t.die_hard)
+        behind = [pool.submit(t.square, i) for i in range(3)]
+        with pytest.raises(WorkerLostError, match="signal 9"):
+            doomed.result(timeout=30)
+        assert [future.result(timeout=30) for future in behind] == [0, 1, 4]
+
+
+def test_pymw_master_requeues_the_jobs_behind_a_dead_worker():
+    with pymw.PyMW_Master(GenericInterface(num_workers=1), show_progress=False) as master:
+        doomed = master.submit_task(t.die_hard)
+        behind = [master.submit_task(t.square, input_data=(i,)) for i in range(3)]
+        with pytest.raises(WorkerLostError, match="signal 9"):
+            master.get_result(doomed)
+        assert [master.get_result(task)[1] for task in behind] == [0, 1, 4]
+
+
+def test_a_short_task_queued_behind_a_never_ending_one_runs_on_the_idle_worker():
+    with pymw.PyMW_Master(GenericInterface(num_workers=2), show_progress=False) as master:
+        master.submit_task(t.slow_square, input_data=(0, 600))
+        short = [master.submit_task(t.square, input_data=(i,)) for i in range(1, 6)]
+        deadline = time.monotonic() + 20
+        results = {}
+        while len(results) < len(short) and time.monotonic() < deadline:
+            task, result = master.get_result(short, blocking=False)
+            if task is None:
+                time.sleep(0.05)
+            else:
+                results[task.task_id] = result
+        assert sorted(results.values()) == [1, 4, 9, 16, 25]
+
+
+def test_a_failure_while_handling_a_result_fails_that_task_too(monkeypatch):
+    """A bug met while decoding one result breaks the master; no future is left pending."""
+
+    def broken_decoder(*args, **kwargs):
+        raise RuntimeError("a bug in the decoder")
+
+    monkeypatch.setattr(contract, "decode_output", broken_decoder)
+    with pymw.Executor(interface=GenericInterface(num_workers=1)) as pool:
+        futures = [pool.submit(t.square, i) for i in range(3)]
+        for future in futures:
+            with pytest.raises(BrokenMasterError, match="a bug in the decoder"):
+                future.result(timeout=30)

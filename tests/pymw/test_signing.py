@@ -110,14 +110,14 @@ def test_master_signs_the_scripts_it_sends_and_tasks_still_run(key_pair):
 def test_executor_signs_with_a_loaded_key(key_pair):
     key = signing.load_signing_key(key_pair[0])
     interface = GenericInterface(num_workers=1, fresh_process=True)
-    with pymw.Executor(interface, sign_key=key) as pool:
+    with pymw.Executor(interface=interface, sign_key=key) as pool:
         script = pool.submit(own_script).result(timeout=60)
     assert script.splitlines()[-1].startswith(SIGNATURE_PREFIX)
 
 
 def test_without_a_key_scripts_are_not_signed():
     interface = GenericInterface(num_workers=1, fresh_process=True)
-    with pymw.Executor(interface) as pool:
+    with pymw.Executor(interface=interface) as pool:
         futures = [pool.submit(own_script)]
         (done,) = concurrent.futures.as_completed(futures, timeout=60)
     assert SIGNATURE_PREFIX not in done.result()

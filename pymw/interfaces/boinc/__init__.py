@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UserError
 from ..base import Completion, Job
+from ..task_keys import TaskKeys
 from ..waiting import Poller
 from . import registry
 from .app_versions import default_worker_versions, frozen_worker_versions, install
@@ -55,7 +56,7 @@ from .constants import (
 from .project import BoincProject, BoincToolError, write_if_changed
 from .server_scripts import install_server_scripts
 from .shared_files import SharedFiles
-from .workunits import BoincArgs, TaskKeys, WorkunitFactory, default_templates
+from .workunits import BoincArgs, WorkunitFactory, default_templates
 
 if TYPE_CHECKING:
     from .remote import BOINCRemoteInterface

@@ -16,8 +16,8 @@ remotely: their outputs go where sample_assimilator puts them,
 `results/<batch>/<wu_name>__file_out` (and `<wu_name>_error`), which get_output3.php
 serves. A non-zero exit stops the daemon, so it exits non-zero only when a delivery could
 not be made (and must be retried); outputs of unknown workunits are left alone.
-Standard library only: it runs with the server's python3, and imports only the copy of
-registry.py that setup installs beside it.
+Standard library only: it runs with the server's python3, and imports only the copies of
+registry.py and pyboinc/contract.py (for the output's name) that setup installs beside it.
 """
 
 import json
@@ -25,9 +25,11 @@ import os
 import shutil
 import sys
 
-try:  # installed in the project's bin/, beside the registry module setup copies there
+try:  # installed in the project's bin/, beside the copies setup puts there
+    import pymw_contract as contract
     import pymw_registry as registry
 except ImportError:  # imported as part of PyMW
+    from pyboinc import contract
     from pymw.interfaces.boinc import registry
 
 
@@ -57,7 +59,7 @@ def destination(batch: str, wu_name: str, error: bool) -> str:
     results = os.path.join(project, registry.RESULTS_DIR, batch)
     os.makedirs(results, exist_ok=True)
     return os.path.join(
-        results, f"{wu_name}_error" if error else f"{wu_name}__file_{registry.OUTPUT_OPEN_NAME}"
+        results, f"{wu_name}_error" if error else f"{wu_name}__file_{contract.BOINC_FILES.output}"
     )
 
 

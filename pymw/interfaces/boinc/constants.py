@@ -20,12 +20,6 @@ SHARED_FILES_LOCK = ".lock"
 PUBLIC_FILE_MODE = 0o644
 PUBLIC_DIR_MODE = 0o755
 
-# Logical (open) names in the slot: the worker contract's files.
-SCRIPT_OPEN_NAME = "pymw_task.py"
-INPUT_OPEN_NAME = "in"
-# The output's open name is fixed by the standalone assimilator script, which must know it.
-OUTPUT_OPEN_NAME = registry.OUTPUT_OPEN_NAME
-
 # PyMW's historical set_boinc_args defaults: every task runs twice, neither copy checked.
 DEFAULT_TARGET_NRESULTS = 2
 DEFAULT_MIN_QUORUM = 1

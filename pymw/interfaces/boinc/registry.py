@@ -23,7 +23,6 @@ ERROR_SUFFIX = ".error"
 # Lines of `<kind> <wu name> <detail>` the validator appends in the master's task directory.
 VALIDATION_LOG = "validation.log"
 RESULTS_DIR = "results"
-OUTPUT_OPEN_NAME = "out"
 RESULT_FILE = re.compile(r"^(?P<wu>pymw_(?P<batch>\d+)_[0-9a-f]+)_\d+(_r\d+)?_\d+$")
 WU_NAME = re.compile(r"^pymw_(?P<batch>\d+)_[0-9a-f]+$")
 

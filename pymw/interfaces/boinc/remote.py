@@ -43,16 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyboinc.contract import BOINC_FILES
+
 from ...errors import UserError
 from ..base import Completion, Job
+from ..task_keys import TaskKeys
 from ..waiting import Poller
-from .constants import (
-    APP_NAME,
-    DEFAULT_MAX_NBYTES,
-    INPUT_OPEN_NAME,
-    OUTPUT_OPEN_NAME,
-    SCRIPT_OPEN_NAME,
-)
+from .constants import APP_NAME, DEFAULT_MAX_NBYTES
 from .project import write_if_changed
 from .rpc import (
     BatchSpec,
@@ -69,7 +66,6 @@ from .rpc import (
     check_project_url,
     physical_name,
 )
-from .workunits import TaskKeys
 
 logger = logging.getLogger("pymw.boinc")
 
@@ -287,12 +283,7 @@ class BOINCRemoteInterface:
         if key in self.record.submitted:  # by an earlier run of this master: await the result
             self._await(self.record.submitted[key], key, job.task_id)
             return
-        command = [
-            SCRIPT_OPEN_NAME,
-            *([self.stdlib_zip] if self.stdlib_zip else []),
-            INPUT_OPEN_NAME,
-            OUTPUT_OPEN_NAME,
-        ]
+        command = BOINC_FILES.command([], self.stdlib_zip)
         script_name, script = self._script(job)
         self._buffer.append(
             _BufferedJob(key, job.task_id, " ".join(command), script_name, script, job.input_bytes)

@@ -14,14 +14,20 @@ Exit 0 means valid or agreeing, 1 invalid or different, 3 (VAL_RESULT_TRANSIENT_
 
 Outputs come from volunteers, so they are decoded with the worker contract's safe codec
 (never unpickled or evaluated), capped at the batch's max_nbytes as the master caps them;
-one that does not decode is invalid. Two results agree when their values are equal and of
-the same types, or, for failed tasks, their error type and message are; captured stdout
-and tracebacks differ between hosts and are not compared. A batch registered with
-validator="fuzzy" compares floats (and complex numbers, also inside lists, tuples and
-dict values) with math.isclose(rel_tol=rtol, abs_tol=atol). Batches nobody registered
-(remote submission) are compared exactly. For a local master's batch, disagreements and
-rejected outputs are appended to `validation.log` in its task directory, which
-get_status() reads.
+one that does not decode is invalid. The server has neither the program's classes nor,
+perhaps, numpy, so the decoding is structural (contract.STRUCTURAL): an Enum member,
+dataclass or NamedTuple becomes a neutral Record (its class key and fields; no class is
+imported or instantiated), a numpy array or scalar an Array (dtype text, shape, bytes).
+Two results agree when their values are equal and of the same types (records: same kind
+and class key, equal fields; arrays: same dtype text and shape, equal elements), or, for
+failed tasks, their error type and message are; captured stdout and tracebacks differ
+between hosts and are not compared. A batch registered with validator="fuzzy" compares
+floats (and complex numbers, also inside lists, tuples, dict values, record fields and
+the elements of float and complex arrays of 2, 4 and 8-byte floats) with
+math.isclose(rel_tol=rtol, abs_tol=atol); arrays of other dtypes (strings, datetimes,
+long doubles) compare by their bytes. Batches nobody registered (remote submission) are
+compared exactly. For a local master's batch, disagreements and rejected outputs are
+appended to `validation.log` in its task directory, which get_status() reads.
 
 Standard library only: it runs with the server's python3 and imports only the copies of
 pyboinc/contract.py and registry.py that setup installs beside it.
@@ -70,6 +76,12 @@ def same(first, second, policy):
     """Equal decoded values of the same types; floats as the policy says."""
     if type(first) is not type(second):
         return False
+    if isinstance(first, contract.Record):
+        return (first.kind, first.key) == (second.kind, second.key) and same(
+            first.fields, second.fields, policy
+        )
+    if isinstance(first, contract.Array):
+        return same_array(first, second, policy)
     if isinstance(first, float):
         return policy.close(first, second)
     if isinstance(first, complex):
@@ -81,7 +93,17 @@ def same(first, second, policy):
         return first.keys() == second.keys() and all(
             same(value, second[key], policy) for key, value in first.items()
         )
-    return first == second  # None, bool, int, str, bytes, set, frozenset
+    return first == second  # None, bool, int, str, bytes, set, frozenset, datetimes...
+
+
+def same_array(first, second, policy):
+    """Same dtype text and shape; numbers element by element, other elements by bytes."""
+    if (first.dtype, first.shape, first.scalar) != (second.dtype, second.shape, second.scalar):
+        return False
+    if first.data == second.data:
+        return True
+    numbers = first.values()  # None for dtypes whose elements are not Python numbers
+    return numbers is not None and same(numbers, second.values(), policy)
 
 
 def agree(first, second, policy):
@@ -105,7 +127,7 @@ def load(path, max_nbytes):
     if len(data) > max_nbytes:
         raise InvalidOutput(f"over the batch's max_nbytes {max_nbytes}")
     try:
-        return contract.decode_output(data)
+        return contract.decode_output(data, classes=contract.STRUCTURAL)
     except contract.ContractError as error:
         raise InvalidOutput(str(error)) from None
 

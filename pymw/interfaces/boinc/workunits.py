@@ -10,13 +10,14 @@ each workunit's own input stays for BOINC's file_deleter.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base import Job
+from pyboinc.contract import BOINC_FILES
+
+from ..task_keys import digest
 from .constants import (
     APP_NAME,
     DEFAULT_DELAY_BOUND,
@@ -27,10 +28,7 @@ from .constants import (
     DEFAULT_RSC_FPOPS_EST,
     DEFAULT_RSC_MEMORY_BOUND,
     DEFAULT_TARGET_NRESULTS,
-    INPUT_OPEN_NAME,
-    OUTPUT_OPEN_NAME,
     PUBLIC_FILE_MODE,
-    SCRIPT_OPEN_NAME,
 )
 from .project import BoincProject, write_if_changed, xml_text
 from .shared_files import SharedFiles
@@ -55,14 +53,6 @@ class StagedFile:
     physical_name: str
     open_name: str
     shared: bool  # named by other workunits too: <no_delete/>, deleted by PyMW
-
-
-def digest(*parts: bytes) -> str:
-    hasher = hashlib.sha256()
-    for part in parts:
-        hasher.update(len(part).to_bytes(8, "big"))
-        hasher.update(part)
-    return hasher.hexdigest()
 
 
 def input_template(files: list[tuple[str, bool]], args: BoincArgs) -> str:
@@ -113,26 +103,7 @@ _OUTPUT_TEMPLATE = """<output_template>
 
 
 def output_template(args: BoincArgs) -> str:
-    return _OUTPUT_TEMPLATE.format(max_nbytes=args.max_nbytes, open_name=OUTPUT_OPEN_NAME)
-
-
-class TaskKeys:
-    """Workunit (job) names from task content: the same program run again asks for the
-    same names. Identical tasks are told apart by their order of submission."""
-
-    def __init__(self, prefix: str = "pymw") -> None:
-        self.prefix = prefix
-        self._occurrences: dict[str, int] = {}
-
-    def key_for(self, job: Job) -> str:
-        data_name = job.data_zip.name if job.data_zip is not None else ""
-        content = digest(job.program.digest.encode(), job.input_bytes, data_name.encode())
-        occurrence = self._occurrences.get(content, 0)
-        self._occurrences[content] = occurrence + 1
-        return digest(content.encode(), str(occurrence).encode())[:16]
-
-    def name_for(self, job: Job) -> str:
-        return f"{self.prefix}_{self.key_for(job)}"
+    return _OUTPUT_TEMPLATE.format(max_nbytes=args.max_nbytes, open_name=BOINC_FILES.output)
 
 
 def default_templates() -> dict[str, str]:
@@ -141,7 +112,7 @@ def default_templates() -> dict[str, str]:
     Its script file is shared by the batch's jobs (`jf_<md5>`), so it is <no_delete/>.
     """
     args = BoincArgs()
-    files = [(SCRIPT_OPEN_NAME, True), (INPUT_OPEN_NAME, False)]
+    files = [(BOINC_FILES.script, True), (BOINC_FILES.input, False)]
     return {
         f"templates/{APP_NAME}_in": input_template(files, args),
         f"templates/{APP_NAME}_out": output_template(args),
@@ -199,8 +170,8 @@ class WorkunitFactory:
     ) -> str:
         """Stage a job's files and return its `create_work --stdin` line."""
         files = [
-            StagedFile(f"pymw_script_{program_digest}.py", SCRIPT_OPEN_NAME, shared=True),
-            StagedFile(f"{wu_name}_in", INPUT_OPEN_NAME, shared=False),
+            StagedFile(f"pymw_script_{program_digest}.py", BOINC_FILES.script, shared=True),
+            StagedFile(f"{wu_name}_in", BOINC_FILES.input, shared=False),
         ]
         self._stage(files[0], script)
         self._stage(files[1], input_bytes)
@@ -208,12 +179,7 @@ class WorkunitFactory:
             files.append(StagedFile(self._archive_name(data_zip), data_zip.name, shared=True))
             self._stage(files[2], data_zip)
         template = self._input_template(tuple((f.open_name, f.shared) for f in files))
-        command = [
-            SCRIPT_OPEN_NAME,
-            *([self.stdlib_zip] if self.stdlib_zip else []),
-            INPUT_OPEN_NAME,
-            OUTPUT_OPEN_NAME,
-        ]
+        command = BOINC_FILES.command([], self.stdlib_zip)
         words = [
             "--wu_name",
             wu_name,

@@ -171,3 +171,17 @@ def test_from_options_builds_n_workers():
         num_workers = 3
 
     assert GridSimulatorInterface.from_options(Options()).num_workers == 3
+
+
+def scaled_cpu_seconds(worker, work, *, scale=1.0):
+    return scale * work / worker.speed
+
+
+def test_keyword_arguments_reach_a_simulated_task():
+    import pymw as package
+
+    interface = GridSimulatorInterface([SimWorker("a", 2.0)])
+    with package.Executor(interface=interface) as pool:
+        plain = pool.submit(scaled_cpu_seconds, 4.0).result()
+        scaled = pool.submit(scaled_cpu_seconds, 4.0, scale=3.0).result()
+    assert (plain, scaled) == (2.0, 6.0)

@@ -6,11 +6,14 @@ styles, always under a timeout, and check that no hub process group is left behi
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
-import zipfile
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,11 +21,10 @@ import pytest
 
 pytest.importorskip("mpi4py")
 
-from pyboinc import contract
-from pymw import Executor
+from pymw import Executor, pymw
 from pymw.errors import UserError, WorkerLostError
-from pymw.interfaces import mpi, mpi_worker
-from pymw.programs import program_from_function
+from pymw.interfaces import mpi
+from pymw_worker import inbox
 
 ROOT = Path(__file__).resolve().parents[3]
 INTERPRETER_BIN = Path(sys.executable).parent
@@ -41,6 +43,31 @@ def fail_with(message):
 def read_data(name):
     with open(name) as handle:
         return handle.read()
+
+
+def sleep_then(x, seconds):
+    import time
+
+    time.sleep(seconds)
+    return 3 * x
+
+
+def set_environment(name, value):
+    import os
+
+    os.environ[name] = value
+
+
+def get_environment(name):
+    import os
+
+    return os.environ.get(name)
+
+
+def loaded_pymw_modules():
+    import sys
+
+    return sorted(name for name in sys.modules if name == "pymw" or name.startswith("pymw."))
 
 
 def kill_own_process():
@@ -76,18 +103,12 @@ def _pi(output: str) -> float:
 # ------------------------------------------------------------------------------ fast
 
 
-def test_frames_round_trip_bytes():
-    header, payload = mpi_worker.unpack(mpi_worker.pack({"task": 3}, b"\x00\xffdata"))
-    assert header == {"task": 3}
-    assert payload == b"\x00\xffdata"
-
-
 def test_backoff_yields_first_then_doubles_to_its_cap():
-    backoff = mpi_worker.Backoff()
+    backoff = inbox.Backoff()
     delays = [backoff.next_delay() for _ in range(15)]
     assert delays[0] == 0
-    assert delays[1] == mpi_worker.BACKOFF_MIN
-    assert delays[-1] == mpi_worker.BACKOFF_MAX
+    assert delays[1] == inbox.BACKOFF_MIN
+    assert delays[-1] == inbox.BACKOFF_MAX
     backoff.reset()
     assert backoff.next_delay() == 0
 
@@ -120,46 +141,35 @@ def test_zero_workers_is_a_user_error(monkeypatch):
         mpi.MPIInterface(num_workers=0)
 
 
-def test_rank_worker_unpacks_the_archive_sent_with_the_job(tmp_path, monkeypatch):
-    archive = tmp_path / "data.zip"
-    with zipfile.ZipFile(archive, "w") as handle:
-        handle.writestr("greeting.txt", "hello from the master")
-    work_dir = tmp_path / "rank"
-    work_dir.mkdir()
-    monkeypatch.chdir(work_dir)
-    program = program_from_function(read_data)
-    zip_bytes = archive.read_bytes()
-    header = {
-        "task": 1,
-        "program": program.digest,
-        "function": "read_data",
-        "code": program.code,
-        "zip": "data.zip",
-        "zip_size": len(zip_bytes),
-    }
-    input_bytes = contract.encode_input(("greeting.txt",), "data.zip")
-    reply, output = mpi_worker.RankWorker(str(work_dir)).run(header, zip_bytes + input_bytes)
-    assert reply["task"] == 1
-    assert contract.decode_output(output).value == "hello from the master"
-
-
 # ------------------------------------------------------------------------------ slow
 
 needs_mpich = pytest.mark.skipif(not MPIEXEC.exists(), reason="needs `pip install mpich`")
 
 
 @pytest.fixture
-def spawned(monkeypatch):
-    """An MPIInterface that spawns 2 ranks through its hub; checks nothing is left over."""
+def spawn(monkeypatch):
+    """Makes MPIInterfaces that spawn ranks through a hub; checks nothing is left over."""
     for name in list(os.environ):
         if name.startswith(("PMI_", "PMIX_", "OMPI_")):
             monkeypatch.delenv(name)
-    interface = mpi.MPIInterface(num_workers=2)
-    hub_group = interface._link.process.pid
-    yield interface
-    interface.cleanup()
-    with pytest.raises(ProcessLookupError):
-        _signal_group_if_running(hub_group)
+    made = []
+
+    def make(ranks: int = 2) -> mpi.MPIInterface:
+        interface = mpi.MPIInterface(num_workers=ranks)
+        made.append((interface, interface._link.process.pid))
+        return interface
+
+    yield make
+    for interface, hub_group in made:
+        interface.cleanup()
+        with pytest.raises(ProcessLookupError):
+            _signal_group_if_running(hub_group)
+
+
+@pytest.fixture
+def spawned(spawn):
+    """An MPIInterface with 2 spawned ranks."""
+    return spawn()
 
 
 def _signal_group_if_running(group: int) -> None:
@@ -207,12 +217,91 @@ def test_executor_on_spawned_ranks(spawned, tmp_path):
 
 @pytest.mark.slow
 @needs_mpich
-def test_a_killed_rank_is_a_task_error_and_new_ranks_take_over(spawned):
-    with Executor(interface=spawned) as pool:
-        with pytest.raises(WorkerLostError, match="MPI job of 2 ranks ended"):
-            pool.submit(kill_own_process).result(timeout=RUN_TIMEOUT)
-        assert pool.submit(triple, 5).result(timeout=RUN_TIMEOUT) == 15
-    assert spawned.get_status()["restarts"] == 1
+def test_a_killed_rank_is_a_task_error_and_new_ranks_run_the_jobs_behind_it(spawn):
+    interface = spawn(1)
+    with Executor(interface=interface, max_retries=0) as pool:
+        doomed = pool.submit(kill_own_process)
+        behind = [pool.submit(triple, x) for x in range(3)]  # sent ahead to the same rank
+        with pytest.raises(WorkerLostError, match="MPI job of 1 ranks ended"):
+            doomed.result(timeout=RUN_TIMEOUT)
+        assert [future.result(timeout=RUN_TIMEOUT) for future in behind] == [0, 3, 6]
+    assert interface.get_status()["restarts"] == 1
+
+
+@pytest.mark.slow
+@needs_mpich
+def test_shutdown_returns_after_pending_futures_were_cancelled(spawned):
+    pool = Executor(interface=spawned)
+    futures = [pool.submit(sleep_then, x, 0.2) for x in range(30)]  # more than the ranks hold
+    assert [future for future in futures if future.cancel()], "nothing was left to cancel"
+    finished = threading.Thread(target=pool.shutdown, daemon=True)
+    finished.start()
+    finished.join(RUN_TIMEOUT / 4)
+    assert not finished.is_alive(), "shutdown(wait=True) hung"
+
+
+@pytest.mark.slow
+@needs_mpich
+def test_a_short_task_queued_behind_a_never_ending_one_runs_on_the_idle_rank(spawned):
+    with pymw.PyMW_Master(spawned, show_progress=False) as master:
+        master.submit_task(sleep_then, input_data=(0, 600))
+        short = [master.submit_task(triple, input_data=(x,)) for x in range(1, 9)]
+        deadline = time.monotonic() + RUN_TIMEOUT / 4
+        while not all(task.state.done for task in short) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [task.result for task in short] == [3 * x for x in range(1, 9)]
+
+
+@pytest.mark.slow
+@needs_mpich
+def test_the_initializer_runs_on_every_rank_which_imports_no_part_of_the_master(spawned):
+    with Executor(
+        interface=spawned, initializer=set_environment, initargs=("PYMW_RANK_STATE", "ready")
+    ) as pool:
+        states = [pool.submit(get_environment, "PYMW_RANK_STATE") for _ in range(8)]
+        assert [future.result(timeout=RUN_TIMEOUT) for future in states] == ["ready"] * 8
+        assert pool.submit(loaded_pymw_modules).result(timeout=RUN_TIMEOUT) == []
+
+
+KILLED_MASTER = """
+import json, sys, time
+from pymw import pymw
+from pymw.interfaces.mpi import MPIInterface
+
+def sleep_long():
+    import time
+    time.sleep(600)
+
+interface = MPIInterface(num_workers=2)
+master = pymw.PyMW_Master(interface, show_progress=False)
+tasks = [master.submit_task(sleep_long) for _ in range(2)]
+time.sleep(1)
+print(json.dumps({"hub_group": interface._link.process.pid}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+@needs_mpich
+def test_a_killed_master_leaves_no_hub_or_rank_running(tmp_path):
+    script = tmp_path / "master.py"
+    script.write_text(KILLED_MASTER)
+    master = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=_environment()
+    )
+    hub_group = json.loads(master.stdout.readline())["hub_group"]
+    _signal_group_if_running(hub_group)  # running now
+    master.kill()
+    master.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            _signal_group_if_running(hub_group)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(hub_group, signal.SIGKILL)
+    pytest.fail("the hub or its ranks outlived the killed master")
 
 
 @pytest.mark.slow

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import os
 import pickle
 import subprocess
+import typing
 from pathlib import Path
 
+import numpy
 import pytest
 
 from pyboinc import contract
@@ -19,6 +23,27 @@ from pymw.interfaces.boinc.server_scripts import install_server_scripts
 SERVER_PYTHON = "/usr/bin/python3"
 BATCH = 1700000000
 MATCH, DIFFER, TRANSIENT = 0, 1, 3
+
+
+class Phase(enum.Enum):
+    SOLID = 1
+    LIQUID = 2
+
+
+class Point(typing.NamedTuple):
+    x: float
+    y: float
+
+
+@dataclasses.dataclass
+class Fit:
+    slope: float
+    where: Point
+    phase: Phase
+
+
+# The program's classes as the master ships them: the workers encode these records by key.
+PROGRAM = {contract.class_key(kind): kind for kind in (Phase, Point, Fit)}
 
 
 @pytest.fixture
@@ -46,13 +71,24 @@ def output(project: Path, replica: int, data: bytes, batch: int = BATCH) -> Path
 
 
 def value_output(value, stdout: str = "") -> bytes:
-    return contract.encode(contract.Outcome(True, value, stdout=stdout).to_envelope())
+    return contract.encode(
+        contract.Outcome(True, value, stdout=stdout).to_envelope(), classes=PROGRAM
+    )
 
 
-def validate(project: Path, *paths: Path) -> subprocess.CompletedProcess:
+# Runs the script as its own __main__ with numpy unimportable, whether or not the server's
+# python3 has it.
+WITHOUT_NUMPY = (
+    "import runpy, sys; sys.modules['numpy'] = None; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def validate(project: Path, *paths: Path, block_numpy: bool = False) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    python = [SERVER_PYTHON, "-c", WITHOUT_NUMPY] if block_numpy else [SERVER_PYTHON]
     return subprocess.run(
-        [SERVER_PYTHON, str(project / "bin" / VALIDATOR_SCRIPT), *map(str, paths)],
+        [*python, str(project / "bin" / VALIDATOR_SCRIPT), *map(str, paths)],
         cwd=project / "bin",
         env=env,
         capture_output=True,
@@ -159,3 +195,93 @@ def test_an_output_it_cannot_read_now_is_a_transient_error(project):
     unreadable = project / "upload" / f"pymw_{BATCH}_0123456789abcdef_0_0"
     unreadable.mkdir()
     assert validate(project, unreadable).returncode == TRANSIENT
+
+
+def fit(slope=0.5, x=1.0, phase=Phase.SOLID) -> Fit:
+    return Fit(slope, Point(x, 2.0), phase)
+
+
+def test_program_records_and_numpy_arrays_agree_when_equal(project):
+    """The server has neither the program's classes nor numpy: records and arrays compare
+    as their class key, fields, dtype, shape and elements."""
+    curve = numpy.linspace(0.0, 1.0, 1000)  # 8000 bytes: travels as a raw buffer
+    honest = {"fit": fit(), "phases": {Phase.LIQUID}, "curve": curve, "peak": numpy.float32(3)}
+    first, second = value_output(honest, stdout="host A"), value_output(honest, stdout="host B")
+    assert compare(project, first, second) == MATCH
+    differing = {
+        "a field": {**honest, "fit": fit(slope=0.25)},
+        "a nested record's field": {**honest, "fit": fit(x=1.5)},
+        "an enum member": {**honest, "phases": {Phase.SOLID}},
+        "an array element": {**honest, "curve": numpy.concatenate([curve[:-1], [2.0]])},
+        "an array's dtype": {**honest, "curve": curve.astype(numpy.float32)},
+        "an array's shape": {**honest, "curve": curve.reshape(10, 100)},
+        "a scalar for an array": {**honest, "peak": numpy.array([3], numpy.float32)},
+        "a plain value for a record": {**honest, "fit": (0.5, (1.0, 2.0), 1)},
+    }
+    for what, value in differing.items():
+        assert compare(project, first, value_output(value)) == DIFFER, what
+
+
+def test_records_of_another_class_with_the_same_fields_differ(project):
+    def record(key: str) -> bytes:
+        return value_output_json({"$namedtuple": [key, [1.0, 2.0]]})
+
+    assert compare(project, record("m:Point"), record("m:Point")) == MATCH
+    assert compare(project, record("m:Point"), record("m:Vector")) == DIFFER
+
+
+def test_fuzzy_batches_accept_a_tiny_float_difference_in_arrays_and_records(project, tmp_path):
+    near = [
+        (numpy.array([[1.0, 2.0]]), numpy.array([[1.0000001, 2.0]])),
+        (numpy.array([1.0], numpy.float32), numpy.array([1.0000001], numpy.float32)),
+        (numpy.array([1 + 1j]), numpy.array([1 + 1.0000001j])),
+        (numpy.float64(1.0), numpy.float64(1.0000001)),
+        (fit(slope=1.0), fit(slope=1.0000001)),
+        ([fit(x=1.0)], [fit(x=1.0000001)]),
+    ]
+    far = [
+        (numpy.array([1.0, 2.0]), numpy.array([1.1, 2.0])),
+        (numpy.array([1, 2]), numpy.array([1, 3])),  # integers compare exactly
+        (numpy.array([b"ab"]), numpy.array([b"ac"])),  # other dtypes by their bytes
+        (fit(slope=1.0), fit(slope=1.1)),
+    ]
+    register(project, tmp_path / "tasks", compare="fuzzy", rtol=1e-6, atol=0.0)
+    for first, second in near:
+        assert compare(project, value_output(first), value_output(second)) == MATCH, first
+    for first, second in far:
+        assert compare(project, value_output(first), value_output(second)) == DIFFER, first
+    register(project, tmp_path / "tasks")  # exact: the tiny differences count
+    for first, second in near:
+        assert compare(project, value_output(first), value_output(second)) == DIFFER, first
+
+
+def value_output_json(value) -> bytes:
+    """An output envelope written as JSON text, for values no test process class makes."""
+    envelope = {"format": contract.OUTPUT_FORMAT, "ok": True, "stdout": "", "stderr": ""}
+    return json.dumps({**envelope, "value": value}).encode()
+
+
+def test_the_validator_never_imports_numpy_nor_a_class_the_output_names(project, tmp_path):
+    """Records name a real module beside the validator whose import and __init__ leave a
+    mark; the server's python runs with numpy unimportable."""
+    marker = tmp_path / "ran"
+    (project / "bin" / "pymw_trap.py").write_text(
+        f"open({str(marker)!r}, 'a').write('imported ')\n"
+        "class Trap:\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        f"        open({str(marker)!r}, 'a').write('instantiated ')\n"
+    )
+    value = [
+        {"$dataclass": ["pymw_trap:Trap", {"x": 1.0}]},
+        {"$enum": ["pymw_trap:Trap", "X"]},
+        {"$namedtuple": ["pymw_trap:Trap", [1.0]]},
+        {"$ndarray": ["<f8", [2], "AAAAAAAA8D8AAAAAAAAAQA=="]},  # [1.0, 2.0]
+    ]
+    first = output(project, 0, value_output_json(value))
+    assert validate(project, first, block_numpy=True).returncode == MATCH
+    run = validate(project, first, output(project, 1, value_output_json(value)), block_numpy=True)
+    assert run.returncode == MATCH, run.stderr
+    assert not marker.exists()
+    # The master's decoding, whose allow-list holds no such class, refuses them.
+    with pytest.raises(contract.ContractError, match="not a class of the task's program"):
+        contract.decode_output(value_output_json(value))
