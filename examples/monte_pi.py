@@ -4,6 +4,7 @@
 python examples/monte_pi.py                          # all local cores
 python examples/monte_pi.py -c dist/pyboinc -a 1.00_python311.zip   # frozen worker
 python examples/monte_pi.py -i boinc -p <project> -c dist/pyboinc -a 1.00_python311.zip
+python examples/monte_pi.py -i slurm -n 2             # a Slurm cluster (docs/clusters.md)
 """
 
 import math
