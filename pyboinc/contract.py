@@ -75,6 +75,7 @@ _TAG_PATH = "$path"
 _TAG_ENUM = "$enum"
 _TAG_DATACLASS = "$dataclass"
 _TAG_NAMEDTUPLE = "$namedtuple"
+_TAG_CLASS = "$class"
 
 # The two codecs. "json" (tagged JSON) is safe to decode from anyone; "pickle" is only for
 # workers that are the user's own processes (engines with `trusted_workers = True`).
@@ -323,6 +324,8 @@ def _to_json_other(value):
         return stdlib(value)
     if isinstance(value, enum.Enum):
         return _enum_to_json(value)
+    if isinstance(value, type):
+        return _class_to_json(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value  # other subclasses travel as their base value
     if hasattr(kind, "__dataclass_fields__"):
@@ -507,11 +510,41 @@ def _decode_namedtuple(payload):
     return tuple.__new__(kind, items)
 
 
+def _builtin_exception(name):
+    import builtins
+
+    kind = vars(builtins).get(name)
+    return kind if isinstance(kind, type) and issubclass(kind, Exception) else None
+
+
+def _class_to_json(kind):
+    """A class as a value (`submit(check, ValueError)`): a built-in exception class by its
+    name, a program class by its key; the other side looks it up, never imports it."""
+    if _builtin_exception(kind.__name__) is kind:
+        return {_TAG_CLASS: kind.__name__}
+    name = _class_name(kind, _encoding_call())
+    if name is None:
+        raise UnlistedClassError(kind)
+    return {_TAG_CLASS: name}
+
+
+def _decode_class(payload):
+    name = _text(payload, _TAG_CLASS)
+    kind = resolve_class(_current.get().classes, name) if ":" in name else _builtin_exception(name)
+    if kind is None:
+        raise ContractError(
+            f"{_TAG_CLASS} names {name!r}, which is neither a built-in exception nor a class "
+            "of the task's program"
+        )
+    return kind
+
+
 _DECODERS.update(
     {
         _TAG_ENUM: _decode_enum,
         _TAG_DATACLASS: _decode_dataclass,
         _TAG_NAMEDTUPLE: _decode_namedtuple,
+        _TAG_CLASS: _decode_class,
     }
 )
 
@@ -911,7 +944,9 @@ def _defined_by_source(kind) -> bool:
 
 def pickle_dumps(value, *, classes=_NO_CLASSES, every_class: bool = False) -> bytes:
     """Pickle `value`; classes among `classes` go by key, all of them with `every_class`
-    (the master's allow-list), else only those defined as source (a worker's namespace)."""
+    (the master's allow-list), else only those defined as source (a worker's namespace).
+    A value that does not pickle raises pickle's own error (or its `__reduce__`'s), which
+    is what ProcessPoolExecutor's futures fail with."""
     import io
     import pickle
 
@@ -930,10 +965,7 @@ def pickle_dumps(value, *, classes=_NO_CLASSES, every_class: bool = False) -> by
             return None
 
         pickler.persistent_id = persistent_id
-    try:
-        pickler.dump(value)
-    except (pickle.PicklingError, AttributeError, RecursionError) as error:
-        raise TypeError(f"cannot pickle the value: {error}") from None
+    pickler.dump(value)
     return stream.getvalue()
 
 
@@ -1106,7 +1138,9 @@ class Outcome:
         error; error args that cannot travel are dropped (message and traceback stay)."""
         try:
             return self._encoded(codec, classes)
-        except Exception as problem:  # the value cannot travel: that is the task's error
+        # The value cannot travel (a pickled __reduce__ may even raise SystemExit): that
+        # is the task's error.
+        except (Exception, SystemExit) as problem:
             if self.ok:
                 self._fail(problem, classes)
         try:
@@ -1180,7 +1214,10 @@ def decode_output(
     caller, the master of a trusted engine, asks for `codec="pickle"`: the output's own
     bytes never decide it.
     """
-    envelope = _decode_envelope(data, classes, codec == CODEC_PICKLE, max_bytes)
+    try:
+        envelope = _decode_envelope(data, classes, codec == CODEC_PICKLE, max_bytes)
+    except SystemExit as error:  # a pickle that exits as it loads: its output's fault only
+        raise ContractError(f"cannot unpickle: SystemExit: {error}") from None
     if not isinstance(envelope, dict) or envelope.get("format") != OUTPUT_FORMAT:
         raise ContractError(f"not a PyMW task output (expected format {OUTPUT_FORMAT})")
     stdout, stderr = envelope.get("stdout", ""), envelope.get("stderr", "")

@@ -4,6 +4,7 @@
 `pymw.Executor` is the same machinery as a `concurrent.futures.Executor`.
 """
 
+from . import errors
 from .errors import (
     BrokenMasterError,
     MalformedResultError,
@@ -11,12 +12,18 @@ from .errors import (
     RemoteTraceback,
     TaskError,
     UserError,
-    WorkerLostError,
 )
 from .executor import Executor
 from .pymw import PyMW_MapReduce, PyMW_Master, PyMW_Task, TaskState
 
 __version__ = "1.0.0.dev0"
+
+
+def __getattr__(name: str) -> type:
+    if name == "WorkerLostError":  # made on first use: see pymw.errors
+        return errors.WorkerLostError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BrokenMasterError",

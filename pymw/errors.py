@@ -32,10 +32,6 @@ class TaskError(PyMWError):
         self.remote_type = remote_type
 
 
-class WorkerLostError(PyMWError):
-    """The worker running a task died or vanished before it produced an output."""
-
-
 class MalformedResultError(PyMWError):
     """A worker sent back an output that does not follow the worker contract.
 
@@ -49,6 +45,30 @@ class BrokenMasterError(PyMWError, BrokenExecutor):
     A `concurrent.futures.BrokenExecutor`, as ProcessPoolExecutor's BrokenProcessPool is
     (a failed initializer breaks both the same way).
     """
+
+
+def _worker_lost_error() -> type[PyMWError]:
+    # concurrent.futures.process imports multiprocessing, which `import pymw` does not
+    # otherwise need; so the class is made on first use, as concurrent.futures makes its
+    # own executors (a module __getattr__).
+    from concurrent.futures.process import BrokenProcessPool
+
+    class WorkerLostError(PyMWError, BrokenProcessPool):
+        """The worker running a task died or vanished before it produced an output.
+
+        A `concurrent.futures.process.BrokenProcessPool`, which is what ProcessPoolExecutor
+        raises for a crashed worker's task (pymw fails only that task, not the executor).
+        """
+
+    WorkerLostError.__module__, WorkerLostError.__qualname__ = __name__, "WorkerLostError"
+    return WorkerLostError
+
+
+def __getattr__(name: str) -> type:
+    if name == "WorkerLostError":
+        globals()[name] = kind = _worker_lost_error()
+        return kind
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RemoteTraceback(Exception):

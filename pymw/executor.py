@@ -23,6 +23,7 @@ as CPython's own executors', before the master's atexit handler would stop the e
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import itertools
 import os
 import threading
@@ -32,10 +33,13 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from pyboinc import contract
+from pymw_worker.runner import call_pickled
+
 from .interfaces.base import Interface
 from .master import Master, SchedulerFunc
 from .signing import SigningKeySource
-from .submission import start_master
+from .submission import UnpicklableArgumentsError, start_master
 
 # Masters of executors not shut down yet, drained at interpreter exit.
 _running_masters: weakref.WeakSet[Master] = weakref.WeakSet()
@@ -62,8 +66,9 @@ class Executor(concurrent.futures.Executor):
     names travel with it), `data_files` unpacked beside every task, `max_retries` for
     tasks whose worker died, `scheduler_func`, `show_progress`, and `sign_key`, which signs
     every task script, as in `PyMW_Master` (docs/signing.md). `codec="pickle"` pickles
-    arguments and results (cloudpickle), for what the safe codec cannot carry; only on
-    engines whose workers are your own processes (generic, MPI), refused elsewhere.
+    arguments and results (cloudpickle), for what the safe codec cannot carry, and callables
+    with no code to send (bound methods, partials); only on engines whose workers are your
+    own processes (generic, MPI), refused elsewhere.
 
     For a while, an interface passed as the first argument (PyMW 1.0's first drafts) is
     taken as `interface=` with a DeprecationWarning.
@@ -167,19 +172,34 @@ class Executor(concurrent.futures.Executor):
             raise RuntimeError("cannot schedule new futures after shutdown")
         if _interpreter_exiting:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        task = self._submitter.submit(
-            fn,
-            args,
-            self._modules,
-            self._dep_funcs,
-            self._data_files,
-            kwargs=kwargs,
-            map_chunks=map_chunks,
-            with_future=True,
-            collect=False,
-        )
+        if self._master.codec == contract.CODEC_PICKLE and not _has_code(fn):
+            # No code to send (a bound method, a partial, a callable object): with
+            # pickles, the callable travels as the first argument of call_pickled.
+            args = ([fn] * len(args[0]), *args) if map_chunks and args else (fn, *args)
+            fn = call_pickled
+        try:
+            task = self._submitter.submit(
+                fn,
+                args,
+                self._modules,
+                self._dep_funcs,
+                self._data_files,
+                kwargs=kwargs,
+                map_chunks=map_chunks,
+                with_future=True,
+                collect=False,
+            )
+        except UnpicklableArgumentsError as error:
+            failed: concurrent.futures.Future = concurrent.futures.Future()
+            failed.set_exception(error.__cause__)
+            return failed
         assert task.future is not None
         return task.future
+
+
+def _has_code(fn: Callable) -> bool:
+    """Whether `fn` travels as code (by reference or by source), not as an object."""
+    return inspect.isfunction(fn) or inspect.isbuiltin(fn) or inspect.isclass(fn)
 
 
 def _check_pool_options(

@@ -30,13 +30,13 @@ from typing import Any
 
 from pyboinc import contract
 
+from . import errors
 from .errors import (
     BrokenMasterError,
     MalformedResultError,
     RemoteTraceback,
     TaskError,
     UserError,
-    WorkerLostError,
 )
 from .interfaces.base import Completion, Interface, Job, Program
 from .progress import ProgressBar
@@ -84,20 +84,27 @@ def check_codec(codec: str, interface: Interface) -> str:
 
 
 def remote_exception(
-    outcome: contract.Outcome, classes: Mapping[str, type] | None = None, worker: Any = None
+    outcome: contract.Outcome,
+    classes: Mapping[str, type] | None = None,
+    worker: Any = None,
+    *,
+    trusted: bool = False,
 ) -> BaseException:
     """The exception to raise in the master for a task that failed on its worker.
 
     It is rebuilt as its own type with its own args (decoded by the safe codec) when the
     type is a built-in exception or an exception class of the task's program (`classes`,
     the allow-list built at submit), so `except ZeroDivisionError` and `except MyError`
-    work; anything else becomes a TaskError. Only such a class's constructor runs, as
-    unpickling would; nothing the worker names otherwise. With the pickle codec (trusted
-    workers only) the worker's own exception object comes back. The worker's traceback is
-    chained as `__cause__`, headed by the worker (`worker`, the engine's) and host.
+    work; anything else becomes a TaskError. A SystemExit comes back as itself only from
+    `trusted` workers (the user's own processes, as ProcessPoolExecutor's are): from a
+    volunteer it would end the master, so there it is a TaskError. Only such a class's
+    constructor runs, as unpickling would; nothing the worker names otherwise. With the
+    pickle codec (trusted workers only) the worker's own exception object comes back. The
+    worker's traceback is chained as `__cause__`, headed by the worker (`worker`, the
+    engine's) and host.
     """
     error = outcome.exception
-    kind = _exception_class(outcome.error_type or "", classes or {})
+    kind = _exception_class(outcome.error_type or "", classes or {}, trusted)
     if error is None and kind is not None:
         args = outcome.error_args if outcome.error_args is not None else (outcome.error_message,)
         try:
@@ -115,10 +122,13 @@ def remote_exception(
     return error
 
 
-def _exception_class(name: str, classes: Mapping[str, type]) -> type[Exception] | None:
+def _exception_class(
+    name: str, classes: Mapping[str, type], trusted: bool
+) -> type[BaseException] | None:
     # A program class travels as "module:qualname", a builtin by its bare name.
     kind = contract.resolve_class(classes, name) if ":" in name else vars(builtins).get(name)
-    return kind if isinstance(kind, type) and issubclass(kind, Exception) else None
+    allowed = (Exception, SystemExit) if trusted else Exception
+    return kind if isinstance(kind, type) and issubclass(kind, allowed) else None
 
 
 class Master:
@@ -361,7 +371,8 @@ class Master:
         """A worker's initializer failed: the master breaks, as ProcessPoolExecutor does."""
         cause: BaseException
         if completion.output is None:
-            cause = WorkerLostError(completion.detail or "the worker died in its initializer")
+            detail = completion.detail or "the worker died in its initializer"
+            cause = errors.WorkerLostError(detail)
         else:
             try:
                 outcome = contract.decode_output(
@@ -381,7 +392,7 @@ class Master:
         if completion.output is None:
             detail = completion.detail or f"exit status {completion.exit_status}"
             if completion.lost:
-                return None, WorkerLostError(f"task {task.name}: worker lost ({detail})")
+                return None, errors.WorkerLostError(f"task {task.name}: worker lost ({detail})")
             return None, TaskError(f"task {task.name} produced no output ({detail})", "NoOutput")
         classes = getattr(task.program, "classes", None) or {}
         # Pickles only from an engine marked trusted, whatever the output's bytes say.
@@ -397,7 +408,8 @@ class Master:
         task.stdout, task.stderr = outcome.stdout, outcome.stderr
         if outcome.ok:
             return outcome.value, None
-        return None, remote_exception(outcome, classes, task.worker)
+        trusted = trusted_workers(self.interface)
+        return None, remote_exception(outcome, classes, task.worker, trusted=trusted)
 
     def _set_done(self, task: PyMW_Task, result: Any, error: BaseException | None) -> None:
         task.result, task.error = result, error

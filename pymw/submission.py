@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
+class UnpicklableArgumentsError(UserError):
+    """codec="pickle": a task's arguments did not pickle. `pymw.Executor` fails the task's
+    future with pickle's own error (the `__cause__`), as ProcessPoolExecutor does."""
+
+
 class Submitter:
     """Builds and submits tasks for one master; owns the files it makes for them.
 
@@ -150,6 +155,7 @@ class Submitter:
                 f"input_data must be a tuple of arguments, e.g. (x,) for one argument; "
                 f"got {type(input_data).__name__}"
             )
+        pickled = self.master.codec == contract.CODEC_PICKLE
         try:
             return contract.encode_input(
                 args,
@@ -159,7 +165,13 @@ class Submitter:
                 classes=getattr(program, "classes", None) or {},
                 codec=self.master.codec,
             )
-        except TypeError as error:
+        except Exception as error:  # pickling runs the arguments' own __reduce__
+            if pickled:
+                raise UnpicklableArgumentsError(
+                    f"the task's arguments cannot be pickled: {type(error).__name__}: {error}"
+                ) from error
+            if not isinstance(error, TypeError):
+                raise
             raise UserError(f"the task's arguments cannot be sent to a worker: {error}") from None
 
     def cleanup(self) -> None:

@@ -26,6 +26,12 @@ from . import records
 STDERR_TAIL_CHARS = 4000
 
 
+def call_pickled(function: Callable, /, *args, **kwargs):
+    """Call `function`, which came pickled among the task's arguments (codec="pickle"):
+    how a bound method, a partial or a callable object travels, having no code to send."""
+    return function(*args, **kwargs)
+
+
 class Functions:
     """Task functions compiled from the code the master sent, once per program."""
 

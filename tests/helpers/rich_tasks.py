@@ -7,6 +7,7 @@ travel as source with the functions that use them, as those of a user's script w
 import dataclasses
 import datetime
 import enum
+import sys
 import typing
 
 import numpy
@@ -43,6 +44,20 @@ class Opaque:
 
     def __init__(self, payload):
         self.payload = payload
+
+
+class ExitsWhenPickled:
+    """Ends the process that pickles it, as CPython's suite's ExitAtPickle."""
+
+    def __reduce__(self):
+        raise SystemExit(7)
+
+
+class ExitsWhenUnpickled:
+    """Ends the process that unpickles it (the master, for a result)."""
+
+    def __reduce__(self):
+        return sys.exit, (7,)
 
 
 def scale(array, factor):

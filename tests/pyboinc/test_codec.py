@@ -182,6 +182,13 @@ def test_long_bytes_travel_raw_after_the_json():
     assert contract.encode(b"ab").startswith(b'{"$bytes"')  # short bytes stay readable
 
 
+def test_builtin_exception_and_program_classes_travel_as_classes():
+    # `submit(check, ValueError)`: the class is looked up on the other side, not imported.
+    assert round_trip([RuntimeError, KeyError, Sample]) == [RuntimeError, KeyError, Sample]
+    with pytest.raises(contract.UnlistedClassError, match="cannot carry a Sample"):
+        contract.encode(Sample)
+
+
 def test_a_record_of_a_class_outside_the_allow_list_cannot_be_encoded():
     with pytest.raises(contract.UnlistedClassError, match="cannot carry a Sample") as raised:
         contract.encode([_sample()])
@@ -249,6 +256,9 @@ HOSTILE = {
     "enum member that does not exist": json.dumps({"$enum": [contract.class_key(Color), "BLUE"]}),
     "enum value for a non-Flag enum": json.dumps({"$enum": [contract.class_key(Color), 1]}),
     "class name too long": json.dumps({"$enum": ["m:" + "C" * 10_000, "x"]}),
+    "class value outside the allow-list": b'{"$class": "os:system"}',
+    "builtin class value that is not an exception": b'{"$class": "type"}',
+    "builtin class value outside Exception": b'{"$class": "SystemExit"}',
     # numpy: plain dtypes only, bytes that add up
     "object dtype": _array("|O", [1], b"\0" * 8),
     "structured dtype": _array("f8,i4", [1], b"\0" * 12),

@@ -1,10 +1,16 @@
 """CPython 3.11's own `concurrent.futures` tests, run against `pymw.Executor` (issue 11).
 
 The suite is the file Debian ships in libpython3.11-testsuite, used as it ships. Each
-engine gets one small adapter, `GenericEngine` and `MPIEngine`: the suite's executor
-mixin with `executor_type` making a `pymw.Executor`. Every test the suite runs against
-ProcessPoolExecutor runs against both, except those in `SKIPS`, each with its reason.
+engine gets one small adapter, `GenericEngine`, `MPIEngine` and `GenericPickleEngine`
+(codec="pickle"): the suite's executor mixin with `executor_type` making a
+`pymw.Executor`. Every test the suite runs against ProcessPoolExecutor runs against the
+first two, except those in `SKIPS` and `ENGINE_SKIPS`, each with its reason, and the
+`PICKLE_ONLY` ones, which need pickles and run on the pickle engine instead (it runs the
+two test classes that hold them, ProcessPoolExecutorTest and ExecutorDeadlockTest).
 (The suite's FutureTests, which test the Future class and no executor, are left out.)
+
+Skips per engine (the suite's own Windows-only test aside): generic 16 in SKIPS + 12
+PICKLE_ONLY; MPI 1 more; the pickle engine the SKIPS of its two classes, and 4 of its own.
 
 The suite's task functions (`mul`, `init`, `get_init_status`, ...) are imported by the
 workers, as ProcessPoolExecutor's are: the file is loaded under a top-level name, from a
@@ -37,11 +43,6 @@ _CHILD_SCRIPT = (
     "its child script imports the executor from concurrent.futures by name "
     "(tests/pymw/test_executor.py checks the same for pymw)"
 )
-_ARBITRARY_OBJECTS = (
-    "sends objects of the suite's own classes, which the safe codec does not carry "
-    "(codec='pickle' does)"
-)
-_PICKLE = "checks pickling failures; the safe codec never pickles (codec='pickle' does)"
 SKIPS = {
     "test_processes_terminate": _INTERNALS.format("_processes"),
     "test_context_manager_shutdown": _INTERNALS.format("_processes"),
@@ -58,39 +59,44 @@ SKIPS = {
     "test_interpreter_shutdown": _CHILD_SCRIPT,
     "test_submit_after_interpreter_shutdown": _CHILD_SCRIPT,
     "test_hang_gh83386": _CHILD_SCRIPT,
-    "test_no_stale_references": _ARBITRARY_OBJECTS,
-    "test_free_reference": _ARBITRARY_OBJECTS,
-    "test_ressources_gced_in_workers": _ARBITRARY_OBJECTS,
-    "test_error_at_task_pickle": _PICKLE,
-    "test_exit_at_task_unpickle": _PICKLE,
-    "test_error_at_task_unpickle": _PICKLE,
-    "test_crash_at_task_unpickle": _PICKLE,
-    "test_crash_during_result_pickle_on_worker": _PICKLE,
-    "test_exit_during_result_pickle_on_worker": _PICKLE,
-    "test_error_during_result_pickle_on_worker": _PICKLE,
-    "test_error_during_result_unpickle_in_result_handler": _PICKLE,
-    "test_exit_during_result_unpickle_in_result_handler": _PICKLE,
     "test_cancel_futures": "needs some tasks running at shutdown: pymw cancels them all "
     "when its dispatcher has sent none to a worker yet (ProcessPoolExecutor starts a few)",
 }
 
-# The engine cannot do what the test asks, by design.
+# Tests of objects only pickles carry (the suite's own classes; objects that fail to
+# pickle or unpickle): they run on the pickle-codec engine, the others skip them.
+PICKLE_ONLY = (
+    "test_no_stale_references",
+    "test_free_reference",
+    "test_ressources_gced_in_workers",
+    "test_error_at_task_pickle",
+    "test_exit_at_task_unpickle",
+    "test_error_at_task_unpickle",
+    "test_crash_at_task_unpickle",
+    "test_crash_during_result_pickle_on_worker",
+    "test_exit_during_result_pickle_on_worker",
+    "test_error_during_result_pickle_on_worker",
+    "test_error_during_result_unpickle_in_result_handler",
+    "test_exit_during_result_unpickle_in_result_handler",
+)
+_ON_THE_PICKLE_ENGINE = "runs on the pickle engine: the safe codec carries no pickles"
+_ONE_TASK_FAILS = (
+    "pymw fails only the task whose pickle does not load, with that error; "
+    "ProcessPoolExecutor's pool breaks (BrokenProcessPool)"
+)
+# The engine cannot do what the test asks, or does otherwise by design.
 ENGINE_SKIPS = {
+    "GenericPickleEngine": {
+        "test_ressources_gced_in_workers": "a multiprocessing Manager's objects need the "
+        "authkey that only multiprocessing's own children inherit",
+        "test_error_at_task_unpickle": _ONE_TASK_FAILS,
+        "test_error_during_result_unpickle_in_result_handler": _ONE_TASK_FAILS,
+        "test_exit_during_result_unpickle_in_result_handler": _ONE_TASK_FAILS,
+    },
     "MPIEngine": {
         "test_max_tasks_early_shutdown": "MPI ranks live as long as their MPI job: no "
         "max_tasks_per_child (the generic interface has it)",
     },
-}
-# Tests that fail until another part of issue 11 lands, by the test's qualified name;
-# strict, so that a fix shows as XPASS and the entry goes.
-_BROKEN_POOL = "a crashed worker's task fails with WorkerLostError, not yet a BrokenProcessPool"
-PENDING = {
-    "ExecutorDeadlockTest.test_crash_during_func_exec_on_worker": _BROKEN_POOL,
-    "ExecutorDeadlockTest.test_shutdown_deadlock": _BROKEN_POOL,
-    "ExecutorDeadlockTest.test_error_during_func_exec_on_worker": "its argument is a class "
-    "(RuntimeError), which the safe codec does not carry yet",
-    "ExecutorDeadlockTest.test_exit_during_func_exec_on_worker": "SystemExit comes back as "
-    "TaskError, not yet as itself",
 }
 
 
@@ -133,23 +139,6 @@ def _executor(interface_class, max_workers=None, *, mp_context=None, **options):
     return _SuiteExecutor(max_workers, interface=interface_class, **options)
 
 
-class _PymwEngine(suite.ExecutorMixin):
-    def get_context(self):
-        return multiprocessing.get_context("spawn")
-
-
-class GenericEngine(_PymwEngine):
-    executor_type = staticmethod(functools.partial(_executor, GenericInterface))
-
-
-class MPIEngine(_PymwEngine):
-    @staticmethod
-    def executor_type(max_workers=None, **options):
-        from pymw.interfaces.mpi import MPIInterface
-
-        return _executor(MPIInterface, max_workers, **options)
-
-
 MIXINS = (
     suite.ProcessPoolShutdownTest,
     suite.WaitTests,
@@ -161,32 +150,50 @@ MIXINS = (
 )
 
 
+class _PymwEngine(suite.ExecutorMixin):
+    codec = "json"
+    mixins = MIXINS
+
+    def get_context(self):
+        return multiprocessing.get_context("spawn")
+
+
+class GenericEngine(_PymwEngine):
+    executor_type = staticmethod(functools.partial(_executor, GenericInterface))
+
+
+class GenericPickleEngine(_PymwEngine):
+    """codec="pickle", on the suite's classes that hold the tests the others skip (the
+    pickle codec is the same on MPI: one engine keeps the run short)."""
+
+    codec = "pickle"
+    mixins = (suite.ProcessPoolExecutorTest, suite.ExecutorDeadlockTest)
+    executor_type = staticmethod(functools.partial(_executor, GenericInterface, codec=codec))
+
+
+class MPIEngine(_PymwEngine):
+    @staticmethod
+    def executor_type(max_workers=None, **options):
+        from pymw.interfaces.mpi import MPIInterface
+
+        return _executor(MPIInterface, max_workers, **options)
+
+
 def _adapted(mixin, engine):
     skips = {**SKIPS, **ENGINE_SKIPS.get(engine.__name__, {})}
+    if engine.codec != "pickle":
+        skips.update(dict.fromkeys(PICKLE_ONLY, _ON_THE_PICKLE_ENGINE))
     overrides = {}
     for name in dir(mixin):
         test = getattr(mixin, name)
         if name in skips:
             overrides[name] = unittest.skip(skips[name])(test)
-        elif getattr(test, "__qualname__", None) in PENDING:
-            reason = PENDING[test.__qualname__]
-            overrides[name] = pytest.mark.xfail(reason=reason, strict=True)(_copy(test))
     name = f"{engine.__name__}{mixin.__name__.removesuffix('Mixin')}"
     return type(name, (mixin, engine, suite.BaseTestCase), overrides)
 
 
-def _copy(test):
-    """A test method of our own, to mark without marking the suite's function."""
-
-    @functools.wraps(test)
-    def run(self):
-        return test(self)
-
-    return run
-
-
-for _engine in (GenericEngine, MPIEngine):
-    for _mixin in MIXINS:
+for _engine in (GenericEngine, GenericPickleEngine, MPIEngine):
+    for _mixin in _engine.mixins:
         _test_case = _adapted(_mixin, _engine)
         globals()[_test_case.__name__] = _test_case
 del _engine, _mixin, _test_case  # or pytest collects the last class twice

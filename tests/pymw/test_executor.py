@@ -136,6 +136,20 @@ def test_an_interface_as_first_argument_still_works_with_a_deprecation_warning()
         assert executor.submit(abs, -3).result() == 3
 
 
+def test_worker_lost_is_a_broken_process_pool_without_importing_multiprocessing():
+    # What ProcessPoolExecutor code catches; its module imports multiprocessing, which
+    # `import pymw` leaves out, so the class is made on first use.
+    code = (
+        "import sys, pymw\n"
+        "assert 'multiprocessing' not in sys.modules\n"
+        "from concurrent.futures.process import BrokenProcessPool\n"
+        "assert issubclass(pymw.WorkerLostError, BrokenProcessPool)\n"
+        "from pymw.errors import WorkerLostError\n"
+        "assert WorkerLostError is pymw.WorkerLostError\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_submit_and_map_after_shutdown_are_runtime_errors():
     executor = pymw.Executor(1)
     executor.shutdown()

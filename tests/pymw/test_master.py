@@ -1,9 +1,11 @@
 """The PyMW 0.4 face (`PyMW_Master`) on the generic interface with real worker processes."""
 
 import concurrent.futures
+import sys
 import threading
 import time
 import zipfile
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 import tasks_for_tests as t
@@ -70,8 +72,9 @@ def test_custom_error_becomes_task_error_with_traceback(master):
 def test_killed_worker_fails_only_its_task_and_is_replaced(master):
     doomed = master.submit_task(t.die_hard)
     others = [master.submit_task(t.square, input_data=(i,)) for i in range(6)]
-    with pytest.raises(WorkerLostError, match="signal 9"):
+    with pytest.raises(BrokenProcessPool, match="signal 9") as raised:  # as CPython's
         master.get_result(doomed)
+    assert isinstance(raised.value, WorkerLostError)
     assert [master.get_result(task)[1] for task in others] == [i * i for i in range(6)]
     assert master.get_status()["interface"]["workers_alive"] == 2
 
@@ -82,6 +85,17 @@ def test_dead_worker_task_is_retried_when_asked(tmp_path):
         task = master.submit_task(t.die_once, input_data=(str(tmp_path / "marker"),))
         assert master.get_result(task)[1] == "second try"
         assert task.attempts == 2
+
+
+@pytest.mark.parametrize(("fresh_process", "raised"), [(False, SystemExit), (True, TaskError)])
+def test_system_exit_is_itself_only_from_the_users_own_workers(fresh_process, raised):
+    # Persistent workers are the user's processes, as ProcessPoolExecutor's are; fresh
+    # processes decode only the safe codec, like a volunteer's, which must not end the master.
+    interface = GenericInterface(num_workers=1, fresh_process=fresh_process)
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        task = master.submit_task(sys.exit, input_data=(3,))
+        with pytest.raises(raised, match="3"):
+            master.get_result(task)
 
 
 def test_worker_stdout_is_captured(master):

@@ -6,6 +6,8 @@ workers, so its classes travel as source, as a user script's would.
 
 from __future__ import annotations
 
+import fractions
+import functools
 import os
 import pathlib
 import socket
@@ -17,7 +19,7 @@ import rich_tasks as r
 
 from pyboinc import contract
 from pymw import Executor, pymw
-from pymw.errors import RemoteTraceback, TaskError, UserError
+from pymw.errors import MalformedResultError, RemoteTraceback, TaskError, UserError
 from pymw.interfaces.generic import GenericInterface
 from pymw.master import check_codec, remote_exception
 
@@ -76,8 +78,21 @@ def test_pickle_codec_carries_what_the_safe_codec_cannot():
         assert type(wrapped) is r.Opaque  # the master's own class, not a copy
         assert wrapped.payload.tolist() == [1, None]
         assert pool.submit(r.apply, lambda x: x * 3, 5).result(timeout=TIMEOUT) == 15
-        with pytest.raises(UserError, match=r"cannot pickle '_thread\.lock'"):
-            pool.submit(r.wrap, threading.Lock())
+
+
+def test_pickle_codec_fails_only_the_task_whose_pickle_fails_as_process_pool_executor():
+    with Executor(1, codec="pickle") as pool:
+        unsent = pool.submit(r.wrap, threading.Lock())  # submit does not raise: the future fails
+        with pytest.raises(TypeError, match=r"cannot pickle '_thread\.lock'"):
+            unsent.result(timeout=TIMEOUT)
+        with pytest.raises(SystemExit, match="7"):  # raised on the worker as its result pickled
+            pool.submit(r.ExitsWhenPickled).result(timeout=TIMEOUT)
+        with pytest.raises(MalformedResultError, match="cannot unpickle: SystemExit: 7"):
+            pool.submit(r.ExitsWhenUnpickled).result(timeout=TIMEOUT)  # in the master
+        # Callables with no code to send travel pickled themselves.
+        assert pool.submit(functools.partial(pow, 2), 5).result(timeout=TIMEOUT) == 32
+        half = fractions.Fraction(1, 2)
+        assert list(pool.map(half.__mul__, [2, 4], chunksize=2)) == [1, 2]
 
 
 class _UntrustedEngine:
