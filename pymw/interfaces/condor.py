@@ -114,14 +114,17 @@ def completion_for(event: Any, job: Job, task_dir: Path) -> Completion | None:
     """What a job event means for its task: a Completion, or None while it runs."""
     kind = event.type
     if kind == htcondor2.JobEventType.JOB_TERMINATED:
-        output_path = task_dir / FILES.output
-        output = output_path.read_bytes() if output_path.exists() else None
         if event.get("TerminatedNormally", False):
             status = int(event.get("ReturnValue", 0))
             how = f"exit status {status}"
         else:
             status = -int(event.get("TerminatedBySignal", 0))
             how = f"killed by signal {-status}"
+        output_path = task_dir / FILES.output
+        size = output_path.stat().st_size if output_path.exists() else None
+        if size is not None and job.max_output_bytes is not None and size > job.max_output_bytes:
+            return Completion(job.task_id, None, exit_status=status, oversize=size)  # unread
+        output = output_path.read_bytes() if size is not None else None
         detail = "" if output is not None else f"{how}; {_stderr_tail(task_dir)}"
         return Completion(job.task_id, output, exit_status=status, detail=detail)
     if kind == htcondor2.JobEventType.JOB_HELD:

@@ -176,6 +176,26 @@ def test_batches_run_and_complete_through_the_event_log():
     assert all(item["task_name"].startswith("double_") for item in items)
 
 
+def big_bytes(size):
+    return b"x" * size
+
+
+def test_an_output_over_the_size_cap_is_refused_unread():
+    from pymw.errors import MalformedResultError
+    from pymw.submission import start_master
+
+    submitter = start_master(_interface(StandInSchedd()), None, max_result_bytes=1 << 16)
+    try:
+        small = submitter.submit(big_bytes, (10,), with_future=True, collect=False)
+        big = submitter.submit(big_bytes, (1 << 17,), with_future=True, collect=False)
+        assert small.future.result(timeout=60) == b"x" * 10
+        with pytest.raises(MalformedResultError, match=r"over max_result_bytes .* not read"):
+            big.future.result(timeout=60)
+    finally:
+        submitter.master.shutdown()
+        submitter.cleanup()
+
+
 def test_held_and_evicted_jobs_are_task_errors_with_the_reason():
     fates = {"double_0": "hold", "double_1": "evict"}
     schedd = StandInSchedd(lambda item: fates.get(item["task_name"], "run"))
