@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..one_line_parser import OneLineParser
 from .sandbox import Sandbox, SandboxError
 
 PROG = "pymw-boinc-sandbox"
@@ -35,13 +36,10 @@ def _check_extra() -> None:
             raise SandboxError(f"the Python module {name!r} is missing: {EXTRA_INSTALL}") from error
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, status 2, no usage dump
-        raise SandboxError(f"{message} (see {PROG} --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A loopback BOINC project for tests.")
+    parser = OneLineParser(
+        error_type=SandboxError, prog=PROG, description="A loopback BOINC project for tests."
+    )
     parser.add_argument("command", choices=("start", "stop", "status", "update"))
     parser.add_argument("--dir", required=True, type=Path, help="project directory")
     parser.add_argument("--clients", type=int, default=1, help="real clients to run (start)")

@@ -20,18 +20,18 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..one_line_parser import OneLineParser
 from .cluster import ClusterError, SlurmCluster
 
 PROG = "pymw-slurm-cluster"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, status 2, no usage dump
-        raise ClusterError(f"{message} (see {PROG} --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A real one-node Slurm cluster on this host.")
+    parser = OneLineParser(
+        error_type=ClusterError,
+        prog=PROG,
+        description="A real one-node Slurm cluster on this host.",
+    )
     parser.add_argument("command", choices=("start", "stop", "status", "env"))
     parser.add_argument("--dir", required=True, type=Path, help="the cluster's directory")
     parser.add_argument("--json", action="store_true", help="status as JSON")
