@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pyboinc.contract import CODEC_JSON
+from pyboinc.contract import CODEC_JSON, Outcome
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +70,9 @@ class Completion:
     worker that died), so the retry costs no attempt. `detail` explains a missing output
     (exit status, stderr tail). `oversize` is the size of an output refused unread for
     being over `Job.max_output_bytes`. `setup_failed` reports a worker's initializer
-    (`WorkerSetup`) that failed, with its output, rather than a task.
+    (`WorkerSetup`) that failed, with its output, rather than a task. `outcome` is set
+    instead of `output` by an engine that ran the task in the master's own process (the
+    grid simulator): the user's function and arguments, never a worker's bytes.
     """
 
     task_id: int
@@ -82,6 +84,7 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
     oversize: int = 0
     setup_failed: bool = False
+    outcome: Outcome | None = None
 
 
 @dataclass(frozen=True, eq=False)

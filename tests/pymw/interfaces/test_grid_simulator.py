@@ -143,27 +143,25 @@ def test_fta_trace_without_the_columns_is_a_user_error(tmp_path):
         sim.read_fta_workers(trace)
 
 
-def test_event_core_agrees_with_simpy():
+def test_the_product_path_agrees_with_a_plain_simpy_model():
     simpy = pytest.importorskip("simpy")
     rng = random.Random(3)
     speeds = [rng.uniform(0.5, 2) for _ in range(10)]
     work = [rng.expovariate(1.0) for _ in range(500)]
-    env, store = simpy.Environment(), simpy.Store
-    queue = store(env)
-    queue.items.extend(work)
+    env = simpy.Environment()
+    queue = list(reversed(work))
 
     def pull(speed):
-        while queue.items:
-            amount = yield queue.get()
-            yield env.timeout(amount / speed)
+        while queue:
+            yield env.timeout(queue.pop() / speed)
 
     for speed in speeds:
         env.process(pull(speed))
     env.run()
-    core = sim.EventCore()
-    for index, speed in enumerate(speeds):
-        core.add_worker(SimWorker(str(index), speed))
-    assert core.run_queue(work) == (pytest.approx(env.now, rel=1e-12), 500)
+    interface = GridSimulatorInterface([SimWorker(str(i), s) for i, s in enumerate(speeds)])
+    _, status = _run(interface, work)
+    assert status["sim_time"] == pytest.approx(env.now, rel=1e-12)
+    assert status["num_executed_tasks"] == 500
 
 
 def test_from_options_builds_n_workers():
