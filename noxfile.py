@@ -25,6 +25,7 @@ BENCHMARKS = (
     "bench_simulator.py",
     "bench_boinc.py",
     "bench_slurm.py",
+    "bench_layers.py",
 )
 EXTRAS_FOR_TESTS = ".[test,build,mpi,boinc,condor]"
 

@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   boinc-client       # the real BOINC client the sandbox tests attach
   libboinc-app-dev   # the BOINC app API the `boinc` module binds (libboinc_api.so)
-  libssl-dev         # libcrypto's headers: the binding checks signed scripts (Ed25519)
+  libsodium-dev      # the worker checks signed scripts with libsodium's Ed25519 (cffi)
   g++                # compiles the cffi binding (C++: libboinc is C++)
   patchelf binutils  # staticx: --portable worker builds
   debootstrap        # the glibc 2.31 (bullseye) chroot test of the portable worker

@@ -2,18 +2,22 @@
 
 Command line (the worker contract, `pyboinc.contract`)::
 
-    pymw_1.03_<platform> <script> <stdlib zip> <input> <output>
+    pymw_1.03_<platform> <script> <stdlib zip>[,<layer>...] <input> <output>
 
 Every name is a BOINC logical name: in a slot they are small `<soft_link>` files, which
 `boinc.resolve_filename` follows. The steps:
 
 1. `boinc.init()` (afterwards stderr goes to the slot's stderr.txt, which BOINC reports);
 2. resolve the four names; when the worker was built with a trusted key, refuse a script
-   that is not signed with it (`pyboinc.verify`): a one-line reason in stderr.txt and exit
-   status 4 (EXIT_SCRIPT_REFUSED), before anything of the slot is on sys.path;
+   that is not signed with it and a stdlib zip it was not built with (`pyboinc.verify`):
+   a one-line reason in stderr.txt and exit status 4 (EXIT_SCRIPT_REFUSED), before
+   anything of the slot or of the task's inputs is on sys.path;
 3. put the stdlib zip at `sys.path[0]` (a bundled partial package such as `email` must
-   not hide the zip's full one), the script's folder after it, and the zip behind the
-   packages the worker has already imported (`add_stdlib_zip`);
+   not hide the zip's full one) and behind the packages the worker has already imported
+   (`add_stdlib_zip`); the package layers' cached trees right after it (`add_layers`,
+   `pyboinc.layers`; a signing worker refuses a layer it was not built with, exit 4);
+   the script's folder goes last, and on a signing worker only when the signed script
+   asks for it (`signature.SLOT_IMPORTS_LINE`);
 4. register this package's binding as the top-level module `boinc`;
 5. run the script as `__main__` with `sys.argv = [script, input, output]` (resolved);
 6. `boinc.finish(status)`: the script's SystemExit code, 0, or 1 for an uncaught
@@ -26,7 +30,7 @@ tested without freezing.
 import os
 import sys
 
-from pyboinc import boinc_api, contract, verify
+from pyboinc import boinc_api, contract, layers, signature, verify
 
 PROGRAM = "pymw worker"
 
@@ -65,24 +69,58 @@ def _exit_status(code) -> int:
     # Same rules as the interpreter's own handling of SystemExit.
     if code is None:
         return contract.EXIT_OK
-    if isinstance(code, int):
+    if isinstance(code, int) and 0 <= code <= boinc_api.MAX_EXIT_STATUS:
         return code
+    if isinstance(code, int):  # the client would see only the low 8 bits (300 -> 44)
+        code = f"{PROGRAM}: exit status {code} is outside 0-{boinc_api.MAX_EXIT_STATUS}"
     print(code, file=sys.stderr)
     return contract.EXIT_TASK_FAILED
 
 
-def refuses(logical_name: str, script: str) -> bool:
-    """True, with the reason on stderr, when this worker trusts a key (it was built with
-    one) and `script` is not signed with it. A worker without a key refuses nothing."""
-    public_key = verify.trusted_key()
-    if public_key is None:
-        return False
-    try:
-        verify.check_file(script, public_key)
-    except verify.ScriptRefused as refusal:
-        print(f"{PROGRAM}: refusing {logical_name}: {refusal}", file=sys.stderr)
+def slot_importable(invocation: contract.Invocation, script: str, stdlib_zip: str) -> bool | None:
+    """Whether the script's folder may go on sys.path; None, with the reason on stderr,
+    when this worker trusts a key (it was built with one) and refuses the task: a script
+    not signed with that key, or a stdlib zip other than the one it was built with.
+
+    A worker without a key refuses nothing, and its scripts import from their folder as
+    under `python script.py`; a signed script must ask (`signature.SLOT_IMPORTS_LINE`).
+    """
+    trusted = verify.trust()
+    if trusted is None:
         return True
-    return False
+    try:
+        covered = verify.check_file(script, trusted.public_key)
+    except verify.Refused as refusal:
+        print(f"{PROGRAM}: refusing {invocation.script}: {refusal}", file=sys.stderr)
+        return None
+    try:
+        verify.check_trusted_file(stdlib_zip, trusted.stdlib_zip, trusted)
+    except verify.Refused as refusal:
+        name = layers.split_zip_argument(invocation.stdlib_zip)[0]
+        print(f"{PROGRAM}: refusing {name}: {refusal}", file=sys.stderr)
+        return None
+    return signature.asks_for_slot_imports(covered)
+
+
+def add_layers(paths: list, stdlib_zip: str) -> int:
+    """Put the package layers on sys.path after the stdlib zip (`pyboinc.layers`); a
+    signing worker first refuses those it was not built with (by sha256, `pyboinc.verify`)."""
+    trusted = verify.trust()
+    check = None
+    if trusted is not None:
+
+        def check(path):
+            verify.check_trusted_file(path, os.path.basename(path), trusted)
+
+    try:
+        layers.activate(paths, after=stdlib_zip, check=check)
+    except verify.Refused as refusal:
+        print(f"{PROGRAM}: refusing a layer: {refusal}", file=sys.stderr)
+        return contract.EXIT_SCRIPT_REFUSED
+    except layers.LayerError as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return contract.EXIT_BAD_INPUT
+    return contract.EXIT_OK
 
 
 def run_script(script: str, args: list) -> int:
@@ -114,17 +152,28 @@ def main(argv: list | None = None) -> int:
         return contract.EXIT_BAD_INVOCATION
     resolve = boinc_api.resolve_filename
     script = resolve(invocation.script)
-    stdlib_zip = os.path.abspath(resolve(invocation.stdlib_zip))
+    stdlib_zip_name, layer_names = layers.split_zip_argument(invocation.stdlib_zip)
+    stdlib_zip = os.path.abspath(resolve(stdlib_zip_name))
+    layer_paths = [resolve(name) for name in layer_names]
     if not os.path.isfile(script):
         print(f"{PROGRAM}: no script {invocation.script} (resolved to {script})", file=sys.stderr)
         return contract.EXIT_BAD_INVOCATION
     if not os.path.isfile(stdlib_zip):
-        print(f"{PROGRAM}: no stdlib zip {invocation.stdlib_zip}", file=sys.stderr)
+        print(f"{PROGRAM}: no stdlib zip {stdlib_zip_name}", file=sys.stderr)
         return contract.EXIT_BAD_INVOCATION
-    if refuses(invocation.script, script):
+    for name, path in zip(layer_names, layer_paths, strict=True):
+        if not os.path.isfile(path):
+            print(f"{PROGRAM}: no layer {name} (resolved to {path})", file=sys.stderr)
+            return contract.EXIT_BAD_INVOCATION
+    slot_imports = slot_importable(invocation, script, stdlib_zip)
+    if slot_imports is None:
         return contract.EXIT_SCRIPT_REFUSED
     add_stdlib_zip(stdlib_zip)
-    sys.path.insert(1, os.path.dirname(os.path.abspath(script)))
+    status = add_layers(layer_paths, stdlib_zip)
+    if status != contract.EXIT_OK:
+        return status
+    if slot_imports:  # last: a file sent with the task can add a module, never replace one
+        sys.path.append(os.path.dirname(os.path.abspath(script)))
     install_boinc_module()
     return run_script(script, [resolve(invocation.input), resolve(invocation.output)])
 

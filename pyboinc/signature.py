@@ -18,6 +18,11 @@ import binascii
 
 PREFIX = b"# pymw-signature: ed25519 "
 SIGNATURE_BYTES = 64
+# A signed script whose code imports modules sent with the task (files beside the script)
+# says so with this line, alone on a line anywhere in what its signature covers. A
+# signing worker then puts the script's folder on sys.path, last; without the line no file
+# sent with a task is ever importable, since a hostile server can send any file.
+SLOT_IMPORTS_LINE = b"# pymw-worker: import-from-slot"
 
 
 class SignatureError(ValueError):
@@ -50,3 +55,8 @@ def split(signed: bytes) -> tuple[bytes, bytes]:
     if len(signature) != SIGNATURE_BYTES:
         raise SignatureError(f"its signature is {len(signature)} bytes, not {SIGNATURE_BYTES}")
     return covered, signature
+
+
+def asks_for_slot_imports(covered: bytes) -> bool:
+    """True when the signed bytes `covered` hold SLOT_IMPORTS_LINE as a line of its own."""
+    return any(line.rstrip() == SLOT_IMPORTS_LINE for line in covered.splitlines())

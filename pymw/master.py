@@ -194,12 +194,7 @@ class Master:
                 raise RuntimeError("cannot submit a task after shutdown")
             task_id = next(self._ids)
             task = PyMW_Task(
-                task_id,
-                name or f"{program.name if program else 'task'}_{task_id}",
-                program,
-                input_bytes,
-                data_zip,
-                submit_time=time.time(),
+                task_id, name or None, program, input_bytes, data_zip, submit_time=time.time()
             )
             if with_future:
                 task.future = Future()
@@ -222,6 +217,8 @@ class Master:
         """Call `callback(task)` once the task is done (at once if it already is)."""
         with self._lock:
             if not task.state.done:
+                if task.callbacks is None:
+                    task.callbacks = []
                 task.callbacks.append(callback)
                 return
         callback(task)
@@ -389,6 +386,8 @@ class Master:
         return error
 
     def _decode(self, task: PyMW_Task, completion: Completion) -> tuple[Any, BaseException | None]:
+        if completion.outcome is not None:  # the task ran in this process: nothing to decode
+            return self._result_of(task, completion.outcome)
         if completion.output is None:
             detail = completion.detail or f"exit status {completion.exit_status}"
             if completion.lost:
@@ -405,9 +404,15 @@ class Master:
             if task.program is not None and task.program.function_name is None:
                 return completion.output, None  # a user script's own output format
             return None, MalformedResultError(f"task {task.name}: malformed result: {problem}")
+        return self._result_of(task, outcome)
+
+    def _result_of(
+        self, task: PyMW_Task, outcome: contract.Outcome
+    ) -> tuple[Any, BaseException | None]:
         task.stdout, task.stderr = outcome.stdout, outcome.stderr
         if outcome.ok:
             return outcome.value, None
+        classes = getattr(task.program, "classes", None) or {}
         trusted = trusted_workers(self.interface)
         return None, remote_exception(outcome, classes, task.worker, trusted=trusted)
 
@@ -438,8 +443,8 @@ class Master:
                     task.future.set_exception(task.error)
                 else:
                     task.future.set_result(task.result)
-            callbacks, task.callbacks = task.callbacks, []
-            for callback in callbacks:
+            callbacks, task.callbacks = task.callbacks, None
+            for callback in callbacks or ():
                 callback(task)
 
     def _break(self, error: BaseException) -> None:

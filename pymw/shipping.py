@@ -25,7 +25,6 @@ import __future__
 
 import enum
 import functools
-import importlib.metadata
 import inspect
 import math
 import os
@@ -284,14 +283,18 @@ def worker_can_import(module_name: str) -> bool:
     if module_name == "__main__":
         return False
     top = module_name.partition(".")[0]
-    if top in sys.builtin_module_names or top in _installed_top_level_names():
+    if top in sys.builtin_module_names:
         return True
     module = sys.modules.get(module_name)
     filename = getattr(module, "__file__", None)
     if filename is None:
         origin = getattr(getattr(module, "__spec__", None), "origin", None)
-        return origin in ("built-in", "frozen")
-    return _import_root(module_name, filename) in _importable_roots()
+        if origin in ("built-in", "frozen"):
+            return True
+    elif _import_root(module_name, filename) in _importable_roots():
+        return True
+    # Last, as it reads every installed distribution's metadata (megabytes, once).
+    return top in _installed_top_level_names()
 
 
 def _import_root(module_name: str, filename: str) -> str:
@@ -329,6 +332,8 @@ def _standard_roots() -> frozenset[str]:
 @functools.cache
 def _installed_top_level_names() -> frozenset[str]:
     """Top-level packages of installed distributions, editable installs included."""
+    import importlib.metadata
+
     return frozenset(importlib.metadata.packages_distributions())
 
 

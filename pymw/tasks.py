@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,14 @@ class TaskState(enum.Enum):
 class PyMW_Task:
     """One submitted task: its program, its input, and what became of it.
 
-    Slots keep 100,000 queued tasks cheap; the input bytes are dropped once the task is
-    done, since no retry can need them any more.
+    100,000 queued tasks must cost no more than ProcessPoolExecutor's work items: so slots,
+    a name made when asked for (unless the submitter gave one), no callback list until a
+    callback comes, and the input bytes dropped once the task is done, since no retry can
+    need them any more.
     """
 
     task_id: int
-    name: str
+    given_name: str | None
     program: Program | None
     input_bytes: bytes = b""
     data_zip: Path | None = None
@@ -46,10 +48,20 @@ class PyMW_Task:
     progress: float = 0.0
     future: Future | None = None
     collect: bool = True  # kept for get_result; False when a future or callback takes it
-    callbacks: list = field(default_factory=list)
+    callbacks: list | None = None
     submit_time: float = 0.0
     start_time: float | None = None
     finish_time: float | None = None
+
+    @property
+    def name(self) -> str:
+        if self.given_name is not None:
+            return self.given_name
+        return f"{self.program.name if self.program else 'task'}_{self.task_id}"
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.given_name = value
 
     def __repr__(self) -> str:
         return f"<PyMW_Task {self.name} {self.state.value}>"

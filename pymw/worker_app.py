@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyboinc.layers import zip_argument
+
 from .errors import UserError
 
 MANIFEST_NAME = "manifest.json"
@@ -24,12 +26,17 @@ BUILD_HINT = "build one with `nox -s build-workers`"
 
 @dataclass(frozen=True)
 class WorkerApp:
-    """A frozen worker executable and the stdlib zip it is run with."""
+    """A frozen worker executable, the stdlib zip it is run with, and its package layers."""
 
     executable: Path
     stdlib_zip: Path
     platform: str
     manifest: dict
+    layers: tuple[Path, ...] = ()  # numpy, ... (`build-workers --with`; pyboinc.layers)
+
+    def zip_argument(self) -> str:
+        """The worker's stdlib-zip argument: the zip, then the layers (`pyboinc.layers`)."""
+        return zip_argument(self.stdlib_zip, self.layers)
 
 
 def host_os() -> str:
@@ -93,4 +100,13 @@ def find_worker_app(app_dir: str | os.PathLike, app_args: Sequence[str] | str) -
     executable = os_dir / executables[0]
     if not executable.is_file():
         raise UserError(f"{executable} is listed in the manifest but missing; {BUILD_HINT}")
-    return WorkerApp(executable, os_dir / zip_name, manifest.get("platform", ""), manifest)
+    layers = tuple(os_dir / name for name in _files_with_role(manifest, "layer"))
+    for layer in layers:
+        if not layer.is_file():
+            raise UserError(f"{layer} is listed in the manifest but missing; {BUILD_HINT}")
+    app = WorkerApp(executable, os_dir / zip_name, manifest.get("platform", ""), manifest, layers)
+    try:
+        app.zip_argument()
+    except ValueError as error:
+        raise UserError(f"the worker app cannot be named on its command line: {error}") from None
+    return app

@@ -34,10 +34,11 @@ class FreezeConfig:
     repo_root: str = str(REPO_ROOT)
 
 
-# What the frozen worker imports before the stdlib zip is on sys.path: the runtime itself
-# and PyInstaller's runtime hooks (pyi_rth_inspect imports zipfile, pyi_rth_pkgutil pkgutil).
+# What the frozen worker imports before the stdlib zip is on sys.path: the runtime itself,
+# PyInstaller's runtime hooks (pyi_rth_inspect imports zipfile, pyi_rth_pkgutil pkgutil)
+# and hashlib, which a signing worker loads only to check the zip (pyboinc.verify).
 _BOOTSTRAP_PROBE = (
-    "import sys, pyboinc.runtime, inspect, zipfile, pkgutil, runpy, traceback;"
+    "import sys, pyboinc.runtime, inspect, zipfile, pkgutil, runpy, traceback, hashlib;"
     "print(' '.join(sorted(sys.modules)))"
 )
 

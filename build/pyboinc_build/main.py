@@ -1,25 +1,34 @@
 """The build-workers command: options -> steps -> dist/pyboinc/<os>/ + manifest.json."""
 
+import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from pyboinc_build import freeze, manifest, options, platform_data, signing, stdlib_zip
-from pyboinc_build.errors import BuildStepError, FatalError
+from pyboinc_build import freeze, layers, manifest, options, platform_data, signing, stdlib_zip
+from pyboinc_build.errors import BuildStepError, ConfigurationError, FatalError
 from pyboinc_build.platforms import ALL_PLATFORM_MODULES
 from pyboinc_build.progress import StepProgress
 
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def compile_binding() -> Path:
+# The worker's cffi bindings: (the package whose build_binding compiles it, what it needs).
+BINDINGS = {
+    "BOINC": ("pyboinc.boinc_api", "libboinc-app-dev"),
+    "libsodium": ("pyboinc.libsodium", "libsodium-dev"),  # Ed25519 checks of signed scripts
+}
+
+
+def compile_binding(name: str = "BOINC") -> Path:
+    package, needs = BINDINGS[name]
     try:
-        build_binding = platform_data.import_repo_module("pyboinc.boinc_api.build_binding")
+        build_binding = platform_data.import_repo_module(f"{package}.build_binding")
         return build_binding.compile_in_place()
     except Exception as error:  # cffi raises VerificationError, distutils errors, ...
         raise BuildStepError(
-            f"cannot compile the BOINC binding ({error}); is libboinc-app-dev installed?"
+            f"cannot compile the {name} binding ({error}); is {needs} installed?"
         ) from error
 
 
@@ -31,13 +40,19 @@ def build(opts: options.BuildOptions) -> Path:
     exe_name = data.executable_name(opts.app_version, target)
     zip_name = stdlib_zip.zip_name(opts.stdlib_version)
     out_dir = opts.out_dir / opts.os
-    progress = StepProgress(total=5 + opts.portable + opts.onedir + bool(opts.trusted_key))
+    steps = 6 + opts.portable + opts.onedir + bool(opts.trusted_key) + bool(opts.packages)
+    progress = StepProgress(total=steps)
     built_files = []
 
     with tempfile.TemporaryDirectory(prefix="pyboinc-build-") as scratch:
         staging = Path(scratch)
+        if opts.packages:  # first: a misspelt package fails in seconds, not after the freeze
+            built_files.append(build_layer(opts, target, staging, progress))
+
         with progress.step("compile the cffi BOINC binding"):
             progress.note(str(compile_binding()))
+        with progress.step("compile the cffi libsodium binding (Ed25519 checks)"):
+            progress.note(str(compile_binding("libsodium")))
 
         with progress.step(f"build the stdlib zip {zip_name}"):
             report = stdlib_zip.build(
@@ -56,7 +71,10 @@ def build(opts: options.BuildOptions) -> Path:
         if opts.trusted_key is not None:
             with progress.step("embed the trusted key: the worker will refuse unsigned scripts"):
                 trusted_key_module = signing.write_trusted_key_module(
-                    opts.trusted_key, opts.work_dir
+                    opts.trusted_key,
+                    opts.work_dir,
+                    {b.file: b.path for b in built_files if b.role in ("stdlib", "layer")},
+                    stdlib_zip=zip_name,
                 )
                 progress.note(f"{opts.trusted_key.hex()[:16]}... in {trusted_key_module}")
 
@@ -127,6 +145,56 @@ def build(opts: options.BuildOptions) -> Path:
     return out_dir
 
 
+def build_layer(opts, target, staging: Path, progress: StepProgress) -> manifest.BuiltFile:
+    with progress.step(f"build the package layer for {' '.join(opts.packages)}"):
+        report = layers.build(
+            opts.packages,
+            layer_version=opts.layer_version,
+            boinc_platform=target.boinc_platform,
+            wheel_platforms=target.wheel_platforms,
+            staging=staging,
+        )
+        size = report.path.stat().st_size
+        progress.note(f"{report.name}: {size / 1e6:.2f} MB (wheels {report.wheel_bytes / 1e6:.2f})")
+    return manifest.BuiltFile(
+        report.path, report.name, "layer", opts.layer_version, "--layer-version", report.packages
+    )
+
+
+def add_layer(opts: options.BuildOptions) -> Path:
+    """`--layers-only`: build the package layer and add it to the worker already in --out.
+
+    A layer is independent of the executable, so adding numpy needs no new freeze, except
+    for a signing worker, which takes only the layers whose hashes it was built with.
+    """
+    data = platform_data.load(opts.os)
+    target = data.target_for()
+    out_dir = opts.out_dir / opts.os
+    try:
+        document = json.loads((out_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise ConfigurationError(
+            f"--layers-only needs a built worker in {out_dir}; build one first"
+        ) from None
+    if document.get("signing_public_key"):
+        raise ConfigurationError(
+            "--layers-only cannot extend a signing worker: it takes only the layers it was "
+            "built with; rebuild it with --with"
+        )
+    progress = StepProgress(total=3)
+    with tempfile.TemporaryDirectory(prefix="pyboinc-build-") as scratch:
+        built = build_layer(opts, target, Path(scratch), progress)
+        with progress.step("check that published files keep their bytes"):
+            manifest.check_immutable(out_dir, [built])
+        with progress.step(f"install into {out_dir} and update manifest.json"):
+            entry = _install(built, out_dir, target.boinc_platform)
+            # One layer per worker: the new package set replaces the one before it.
+            others = [e for e in document["files"] if e["role"] != "layer"]
+            document["files"] = [*others, entry]
+            progress.note(str(manifest.write(out_dir, document)))
+    return out_dir
+
+
 def _install(built: manifest.BuiltFile, out_dir: Path, platform: str) -> dict:
     if built.role == "executable-onedir":
         folder = out_dir / Path(built.file).parent
@@ -140,7 +208,10 @@ def _install(built: manifest.BuiltFile, out_dir: Path, platform: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     try:
         opts = options.parse(sys.argv[1:] if argv is None else argv)
-        build(opts)
+        if opts.layers_only:
+            add_layer(opts)
+        else:
+            build(opts)
     except FatalError as error:
         print(f"build-workers: {error}", file=sys.stderr)
         return error.code

@@ -18,9 +18,10 @@ FORMAT = "pymw-worker-manifest/1"
 class BuiltFile:
     path: Path  # where it is now (staging)
     file: str  # name (relative path) in the output directory
-    role: str  # "executable", "stdlib" or "executable-onedir"
+    role: str  # "executable", "stdlib", "layer" or "executable-onedir"
     version: str
     version_option: str  # the option to bump when it changed
+    packages: tuple[str, ...] = ()  # a layer's resolved packages, "numpy==2.2.6"
 
 
 def sha256_of(path: Path) -> str:
@@ -71,7 +72,7 @@ def make_manifest(
 
 
 def file_entry(built: BuiltFile, installed: Path, platform: str) -> dict:
-    return {
+    entry = {
         "file": built.file,
         "role": built.role,
         "version": built.version,
@@ -79,6 +80,9 @@ def file_entry(built: BuiltFile, installed: Path, platform: str) -> dict:
         "size": installed.stat().st_size,
         "sha256": sha256_of(installed),
     }
+    if built.role == "layer":
+        entry["packages"] = list(built.packages)
+    return entry
 
 
 def write(out_dir: Path, manifest: dict) -> Path:

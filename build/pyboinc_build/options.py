@@ -4,26 +4,16 @@ import argparse
 import dataclasses
 import difflib
 import re
-import sys
+import tempfile
 from pathlib import Path
 
-from pyboinc_build import signing
+from pyboinc_build import layers, signing
 from pyboinc_build.errors import ConfigurationError
-from pyboinc_build.platform_data import DATA_DIRS, REPO_ROOT
+from pyboinc_build.platform_data import REPO_ROOT, host_os, os_names
 
 DEFAULT_APP_VERSION = "1.03"
 DEFAULT_STDLIB_VERSION = "1.00"
 _VERSION = re.compile(r"^\d+\.\d{2}$")  # BOINC app versions: major.minor, two minor digits
-
-
-def host_os() -> str:
-    if sys.platform.startswith("linux"):
-        return "linux"
-    if sys.platform == "win32":
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    return sys.platform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +28,9 @@ class BuildOptions:
     zip_compression: str
     signing_public_key: str | None  # the PEM text, recorded in the manifest
     trusted_key: bytes | None = None  # its raw Ed25519 key, frozen into the worker
+    packages: tuple[str, ...] = ()  # one package layer for these (--with, or pyproject)
+    layer_version: str = layers.DEFAULT_LAYER_VERSION
+    layers_only: bool = False  # add the layer to the worker already in out_dir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +49,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--os",
         default=host_os(),
-        choices=sorted(DATA_DIRS),
+        choices=os_names(),
         help="target OS (default: this host's; PyInstaller cannot cross-build)",
     )
     parser.add_argument("--app-version", default=DEFAULT_APP_VERSION)
@@ -95,15 +88,54 @@ def make_parser() -> argparse.ArgumentParser:
         help="Ed25519 public key (PEM) whose signatures the worker requires on task "
         "scripts; it refuses unsigned ones (docs/signing.md)",
     )
+    parser.add_argument(
+        "--with",
+        dest="packages",
+        action="append",
+        default=None,
+        metavar="REQUIREMENT",
+        help="a PyPI package for the worker's package layer, e.g. numpy==2.2.6 (repeatable; "
+        "default: [tool.pyboinc] packages in pyproject.toml)",
+    )
+    parser.add_argument("--layer-version", default=layers.DEFAULT_LAYER_VERSION)
+    parser.add_argument(
+        "--layers-only",
+        action="store_true",
+        help="build only the package layer and add it to the worker already in --out",
+    )
     return parser
+
+
+def _check_writable_folder(flag: str, folder: Path) -> None:
+    """Refuse, before any build step, a folder that is a file or cannot be written: the
+    nearest part of it that exists must be a folder taking a probe file."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigurationError(f"{flag}: {existing} is a file; give a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ConfigurationError(
+            f"{flag}: cannot write to {existing} ({error.strerror}); give a folder you can write"
+        ) from None
 
 
 def parse(argv: list[str]) -> BuildOptions:
     args = make_parser().parse_args(argv)
-    for name in ("app_version", "stdlib_version"):
+    for name in ("app_version", "stdlib_version", "layer_version"):
         if not _VERSION.match(getattr(args, name)):
             flag = "--" + name.replace("_", "-")
             raise ConfigurationError(f"{flag} must look like 1.03, not {getattr(args, name)!r}")
+    if args.packages is None:
+        packages = layers.pyproject_packages()
+    else:
+        packages = layers.check_specs(args.packages, "--with")
+    if args.layers_only and not packages:
+        raise ConfigurationError("--layers-only needs packages: add --with numpy, for example")
+    out_dir, work_dir = Path(args.out).resolve(), Path(args.work_dir).resolve() / args.os
+    _check_writable_folder("--out", out_dir / args.os)
+    _check_writable_folder("--work-dir", work_dir)
     key_pem, trusted_key = None, None
     if args.signing_public_key:
         key_pem, trusted_key = signing.read_public_key(args.signing_public_key)
@@ -113,9 +145,12 @@ def parse(argv: list[str]) -> BuildOptions:
         stdlib_version=args.stdlib_version,
         portable=args.portable,
         onedir=args.onedir,
-        out_dir=Path(args.out).resolve(),
-        work_dir=Path(args.work_dir).resolve() / args.os,
+        out_dir=out_dir,
+        work_dir=work_dir,
         zip_compression=args.zip_compression,
         signing_public_key=key_pem,
         trusted_key=trusted_key,
+        packages=packages,
+        layer_version=args.layer_version,
+        layers_only=args.layers_only,
     )

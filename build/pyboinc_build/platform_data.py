@@ -11,9 +11,26 @@ from types import ModuleType
 from pyboinc_build.errors import ConfigurationError, NotSupportedError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: One folder per OS. Its name is the OS name everywhere: `--os`, dist/pyboinc/<os>/, the
+#: manifest's "os", the platform module platforms/<os>.py, and what the master looks for.
 PLATFORMS_DIR = REPO_ROOT / "platforms"
-# OS name (as in dist/pyboinc/<os>/ and the manifest) -> folder under platforms/.
-DATA_DIRS = {"linux": "linux", "windows": "windows", "macos": "apple"}
+DATA_FILE = "platform.toml"
+
+
+def os_names(platforms_dir: Path = PLATFORMS_DIR) -> tuple[str, ...]:
+    """The OS names: the folders of platforms/ that hold a platform.toml."""
+    return tuple(sorted(p.parent.name for p in platforms_dir.glob(f"*/{DATA_FILE}")))
+
+
+def host_os(platforms_dir: Path = PLATFORMS_DIR) -> str:
+    """The OS name of this host: the one whose `sys_platform` this Python reports."""
+    for name in os_names(platforms_dir):
+        if sys.platform.startswith(load(name, platforms_dir).sys_platform):
+            return name
+    raise NotSupportedError(
+        f"no platforms/<os>/{DATA_FILE} for this host ({sys.platform}); "
+        f"known: {', '.join(os_names(platforms_dir))}"
+    )
 
 
 def import_repo_module(name: str) -> ModuleType:
@@ -28,6 +45,7 @@ class Target:
     machines: tuple[str, ...]
     boinc_platform: str
     legacy_platforms: tuple[str, ...]
+    wheel_platforms: tuple[str, ...] = ()  # wheel tags for package layers, best first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,18 +73,28 @@ class PlatformData:
 
 
 def load(os_name: str, platforms_dir: Path = PLATFORMS_DIR) -> PlatformData:
-    if os_name not in DATA_DIRS:
-        raise ConfigurationError(f"unknown OS {os_name!r}; choose one of {', '.join(DATA_DIRS)}")
-    path = platforms_dir / DATA_DIRS[os_name] / "platform.toml"
+    known = os_names(platforms_dir)
+    if os_name not in known:
+        raise ConfigurationError(f"unknown OS {os_name!r}; choose one of {', '.join(known)}")
+    path = platforms_dir / os_name / DATA_FILE
     try:
         raw = tomllib.loads(path.read_text())
+        if raw["os"] != os_name:
+            raise ConfigurationError(
+                f"{path} says os = {raw['os']!r}; it must be its folder's name, {os_name!r}"
+            )
         freeze = raw["freeze"]
         return PlatformData(
             os=raw["os"],
             sys_platform=raw["sys_platform"],
             executable_suffix=raw["executable_suffix"],
             targets=tuple(
-                Target(tuple(t["machines"]), t["boinc_platform"], tuple(t["legacy_platforms"]))
+                Target(
+                    tuple(t["machines"]),
+                    t["boinc_platform"],
+                    tuple(t["legacy_platforms"]),
+                    tuple(t.get("wheel_platforms", ())),
+                )
                 for t in raw["targets"]
             ),
             excluded_packages=tuple(freeze["excluded_packages"]),

@@ -6,11 +6,18 @@ OpenSSH private key the master may sign with). Its raw 32 bytes become the gener
 `pyboinc._trusted_key`, which `freeze` adds to the bundle, never to the source tree; the
 worker then refuses every task script not signed with the matching private key
 (`pyboinc.verify`).
+
+The same module fixes, by sha256, every file the worker may put on sys.path: the stdlib
+zip and each package layer. They are built before the freeze, and the step that embeds the
+key passes them all to `write_trusted_key_module` as `{file name: path}`: a new kind of
+file on sys.path is one more entry of that mapping, and the worker checks it with
+`pyboinc.verify.check_trusted_file(path, name, verify.trust())`.
 """
 
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyboinc_build.errors import ConfigurationError
@@ -56,13 +63,18 @@ def read_public_key(path: str) -> tuple[str, bytes]:
     )
 
 
-def write_trusted_key_module(public_key: bytes, work_dir: Path) -> Path:
-    """Write `pyboinc._trusted_key` for `public_key` into `work_dir`; return its path.
+def write_trusted_key_module(
+    public_key: bytes, work_dir: Path, trusted_files: Mapping[str, Path], stdlib_zip: str
+) -> Path:
+    """Write `pyboinc._trusted_key` into `work_dir`; return its path.
 
-    A fixed path under the work dir, not a temporary one: the builds stay reproducible.
+    The worker will trust `public_key` (raw) and the files of `trusted_files` (file name ->
+    built path: the stdlib zip, named `stdlib_zip`, and every layer), by their sha256. A
+    fixed path under the work dir, not a temporary one: the builds stay reproducible.
     """
     verify = import_repo_module("pyboinc.verify")
+    digests = {name: verify.sha256_of_file(str(path)) for name, path in trusted_files.items()}
     path = work_dir / "trusted_key" / "_trusted_key.py"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(verify.trusted_key_module_source(public_key))
+    path.write_text(verify.trusted_key_module_source(public_key, digests, stdlib_zip))
     return path

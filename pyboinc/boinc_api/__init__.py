@@ -1,76 +1,127 @@
-"""The `boinc` module: BOINC's application API for Python task scripts.
+"""The `boinc` module: BOINC's application API (boinc_api.h, 7.20.5) for Python task scripts.
 
 In the frozen worker a script simply does `import boinc`; in a normal Python use
 `from pyboinc import boinc_api as boinc`. The calls drop BOINC's `boinc_` prefix::
 
     import boinc
-    boinc.init()
+    boinc.init()                  # idempotent: the worker has already called it
     with open(boinc.resolve_filename("in")) as source: ...
     boinc.fraction_done(0.5)
-    boinc.finish(0)           # flushes stdout/stderr, writes boinc_finish_called, exits
+    boinc.finish(0)               # flushes stdout/stderr, writes boinc_finish_called, exits
 
-Every call that returns a BOINC status raises `BoincError(call, code)` when it is non-zero.
-It works outside BOINC too (standalone mode: no `init_data.xml` in the working
-directory), which is how it is tested.
+Every call that returns a BOINC status raises `BoincError(call, code)` when it is non-zero;
+an argument BOINC would take but misread (a fraction of 1.5, an exit status of 300) is a
+ValueError naming the range. It works outside BOINC too (standalone mode: no
+`init_data.xml` in the working directory), which is how it is tested.
+
+Exit statuses are process exit statuses, 0-255: the client reads the low 8 bits of the
+process's status, so `finish(300)` would report 300 in boinc_finish_called and 44 to the
+client. It is refused instead.
 """
 
-import dataclasses
-import os
-import sys
-import time
+import math as _math
+import os as _os
+import sys as _sys
+import time as _time
 
-from pyboinc.boinc_api._binding import Binding, BindingError, BoincError, check
+from pyboinc.boinc_api import _records
+from pyboinc.boinc_api._binding import Binding as _Binding
+from pyboinc.boinc_api._binding import BindingError, BoincError
+from pyboinc.boinc_api._binding import check as _check
+from pyboinc.boinc_api._records import (
+    GlobalPrefs,
+    HostInfo,
+    InitData,
+    Options,
+    ProxyInfo,
+    Status,
+)
 
 __all__ = [
+    "MAX_EXIT_STATUS",
     "BindingError",
     "BoincError",
+    "GlobalPrefs",
     "HostInfo",
     "InitData",
+    "Options",
+    "ProxyInfo",
     "Status",
     "begin_critical_section",
     "checkpoint_completed",
     "elapsed_time",
     "end_critical_section",
     "finish",
+    "finish_message",
     "fraction_done",
     "get_app_name",
     "get_fraction_done",
     "get_init_data",
     "get_status",
     "init",
+    "init_options",
+    "init_parallel",
     "is_standalone",
+    "msg_prefix",
     "need_network",
     "network_done",
     "network_poll",
+    "network_usage",
+    "ops_cumulative",
+    "ops_per_cpu_sec",
+    "parse_init_data_file",
     "receive_trickle_down",
+    "register_timer_callback",
+    "remote_desktop_addr",
     "report_app_status",
+    "report_app_status_aux",
     "resolve_filename",
+    "resume_other_activities",
     "send_trickle_up",
+    "set_credit_claim",
+    "set_min_checkpoint_period",
+    "suspend_other_activities",
     "temporary_exit",
     "time_to_checkpoint",
     "upload_file",
     "upload_status",
+    "web_graphics_url",
+    "worker_thread_cpu_time",
     "wu_cpu_time",
 ]
 
-FINISH_FILE = "boinc_finish_called"
+#: The largest status `finish` takes: the client sees only a process's low 8 bits.
+MAX_EXIT_STATUS = 255
+
+_FINISH_FILE = "boinc_finish_called"  # BOINC_FINISH_CALLED_FILE
+_INIT_DATA_FILE = "init_data.xml"  # INIT_DATA_FILE
 _MAX_PATH = 4096
 _TRICKLE_BUFFER = 64 * 1024
-_initialized = False
+_SHORT_STRING = 256  # char[256] buffers in boinc_api.cpp (graphics URL, message prefix)
+
+_options_in_force: Options | None = None  # set by the first init call
+_initial_cpu_time: float | None = None  # APP_INIT_DATA.wu_cpu_time: earlier episodes
+_timer_callback = None
+_timer_installed = False
 
 
 def _lib():
-    Binding.load()
-    return Binding.lib
+    _Binding.load()
+    return _Binding.lib
+
+
+def _ffi():
+    _Binding.load()
+    return _Binding.ffi
 
 
 def _text(raw) -> str:
-    return Binding.ffi.string(raw).decode("utf-8", "replace")
+    return _ffi().string(raw).decode("utf-8", "replace")
 
 
 def _flush_streams() -> None:
     # boinc_finish and boinc_temporary_exit end the process without running atexit.
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+    for stream in (_sys.stdout, _sys.stderr, _sys.__stdout__, _sys.__stderr__):
         try:
             if stream is not None:
                 stream.flush()
@@ -78,139 +129,170 @@ def _flush_streams() -> None:
             pass
 
 
-# ------------------------------------------------------------------------- records
+def _number(call: str, name: str, value, low: float, high: float = _math.inf) -> float:
+    """`value` as a float within [low, high], else a ValueError naming the call and range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"boinc.{call}: {name} must be a number, not {type(value).__name__}")
+    if not low <= value <= high:  # also refuses NaN
+        bounds = f"in [{low:g}, {high:g}]" if high != _math.inf else f">= {low:g}"
+        raise ValueError(f"boinc.{call}: {name} must be {bounds}, not {value!r}")
+    return float(value)
 
 
-@dataclasses.dataclass(frozen=True)
-class Status:
-    """BOINC_STATUS: what the client asked of the app (polled by the API's timer thread)."""
-
-    no_heartbeat: bool
-    suspended: bool
-    quit_request: bool
-    reread_init_data_file: bool
-    abort_request: bool
-    working_set_size: float
-    max_working_set_size: float
-    network_suspended: bool
+def _whole(call: str, name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"boinc.{call}: {name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"boinc.{call}: {name} must be in {low}-{high}, not {value}")
+    return value
 
 
-@dataclasses.dataclass(frozen=True)
-class HostInfo:
-    p_ncpus: int
-    p_vendor: str
-    p_model: str
-    m_nbytes: float
-    os_name: str
-    os_version: str
-
-
-@dataclasses.dataclass(frozen=True)
-class InitData:
-    """The fields of APP_INIT_DATA (the slot's init_data.xml) a task script may want."""
-
-    major_version: int
-    minor_version: int
-    release: int
-    app_version: int
-    app_name: str
-    project_dir: str
-    boinc_dir: str
-    wu_name: str
-    result_name: str
-    user_name: str
-    team_name: str
-    userid: int
-    teamid: int
-    hostid: int
-    slot: int
-    client_pid: int
-    user_total_credit: float
-    user_expavg_credit: float
-    host_total_credit: float
-    host_expavg_credit: float
-    resource_share_fraction: float
-    starting_elapsed_time: float
-    wu_cpu_time: float
-    checkpoint_period: float
-    rsc_fpops_est: float
-    rsc_fpops_bound: float
-    rsc_memory_bound: float
-    rsc_disk_bound: float
-    computation_deadline: float
-    fraction_done_start: float
-    fraction_done_end: float
-    gpu_type: str
-    gpu_device_num: int
-    gpu_opencl_dev_index: int
-    gpu_usage: float
-    ncpus: float
-    host: HostInfo
+def _string(call: str, name: str, value, max_bytes: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"boinc.{call}: {name} must be a str, not {type(value).__name__}")
+    encoded = value.encode("utf-8")
+    if b"\0" in encoded or (max_bytes is not None and len(encoded) >= max_bytes):
+        limit = f" under {max_bytes} bytes" if max_bytes else ""
+        raise ValueError(f"boinc.{call}: {name} must be text{limit} without NUL")
+    return encoded
 
 
 # ------------------------------------------------------------------ life cycle
 
 
 def init() -> None:
-    """boinc_init: start the API runtime. Afterwards stderr (fd 2) goes to stderr.txt."""
-    global _initialized
-    check("init", _lib().boinc_init())
-    _initialized = True
+    """boinc_init: start the API runtime; afterwards stderr (fd 2) goes to stderr.txt.
+
+    Idempotent: the worker calls it before the script runs, and a script that calls it
+    again (as BOINC's examples do) changes nothing.
+    """
+    init_options(Options())
+
+
+def init_options(options: Options) -> None:
+    """boinc_init_options: init() with other BOINC_OPTIONS (multi-thread or multi-process apps).
+
+    After the worker's own init, the options are applied again by BOINC's re-initialisation
+    step (boinc_init_options_general), which keeps the running timer thread. Only
+    multi_thread cannot change then: on Unix it forks the process at init.
+    """
+    global _options_in_force
+    if not isinstance(options, Options):
+        raise TypeError(f"boinc.init_options: options must be boinc.Options, not {options!r}")
+    if options == _options_in_force:
+        return
+    lib = _lib()
+    raw = _ffi().new("BOINC_OPTIONS*")
+    for name, value in vars(options).items():
+        setattr(raw, name, int(value))
+    if _options_in_force is None:
+        _check("init_options", lib.boinc_init_options(raw))
+    elif options.multi_thread != _options_in_force.multi_thread:
+        raise RuntimeError(
+            "boinc.init_options: multi_thread can be chosen only by the first init call "
+            "(BOINC forks the process there); the BOINC runtime is already initialised"
+        )
+    else:
+        _check("init_options", lib.pyboinc_reinit_options(raw))
+    _options_in_force = options
+
+
+def init_parallel() -> None:
+    """boinc_init_parallel: init_options with multi_thread set (BOINC's shortcut)."""
+    global _options_in_force
+    if _options_in_force is None:
+        _check("init_parallel", _lib().boinc_init_parallel())
+        _options_in_force = Options(multi_thread=True)
+    else:
+        init_options(Options(multi_thread=True))
 
 
 def is_standalone() -> bool:
     """True when not run by a BOINC client (no init_data.xml, or init() not called yet)."""
-    return not _initialized or bool(_lib().boinc_is_standalone())
+    return _options_in_force is None or bool(_lib().boinc_is_standalone())
 
 
 def finish(status: int = 0) -> None:
-    """boinc_finish: flush, write `boinc_finish_called`, exit with `status`. Never returns.
+    """boinc_finish: flush, write `boinc_finish_called`, exit with `status` (0-255).
 
-    Under a client this is BOINC's own boinc_finish (which waits 2 s for its timer thread
-    to send the last messages). Standalone, that wait buys nothing and a local run of many
-    small tasks pays it per task, so the same visible effects (the stderr line, the finish
-    file holding the status, the exit status) are produced here, at once.
+    Never returns. Under a client this is BOINC's own boinc_finish (which waits 2 s for
+    its timer thread to send the last messages). Standalone, that wait buys nothing and a
+    local run of many small tasks pays it per task, so the same visible effects (the
+    stderr line, the finish file holding the status, the exit status) are produced here,
+    at once.
     """
-    status = int(status)
+    _finish("finish", status, None, False)
+
+
+def finish_message(status: int, message: str, is_notice: bool = False) -> None:
+    """boinc_finish_message: finish(status) with a one-line message the client shows the
+    volunteer (as a notice if `is_notice`). Never returns."""
+    _string("finish_message", "message", message)
+    if "\n" in message or "\r" in message:
+        raise ValueError("boinc.finish_message: message must be one line")
+    _finish("finish_message", status, message, bool(is_notice))
+
+
+def _finish(call: str, status: int, message: str | None, is_notice: bool) -> None:
+    status = _whole(call, "status", status, 0, MAX_EXIT_STATUS)
     _flush_streams()
+    if not is_standalone() and message is None:
+        _lib().boinc_finish(status)  # never returns
     if not is_standalone():
-        _lib().boinc_finish(status)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    sys.stderr.write(f"{stamp} ({os.getpid()}): called boinc_finish({status})\n")
-    with open(FINISH_FILE, "w") as finish_file:
+        _lib().pyboinc_finish_message(status, message.encode("utf-8"), int(is_notice))
+    _sys.stderr.write(f"{msg_prefix()} called boinc_finish({status})\n")
+    with open(_FINISH_FILE, "w") as finish_file:  # what boinc_finish_message writes
         finish_file.write(f"{status}\n")
+        if message is not None:
+            finish_file.write(f"{message}\n{'notice' if is_notice else ''}\n")
     _flush_streams()
-    os._exit(status)
+    _os._exit(status)
 
 
 def temporary_exit(delay: int, reason: str | None = None, is_notice: bool = False) -> None:
-    """boinc_temporary_exit: exit now and ask the client to restart the task after `delay` s."""
+    """boinc_temporary_exit: exit now; the client restarts the task after `delay` s."""
+    delay = _whole("temporary_exit", "delay", delay, 0, 2**31 - 1)
+    reason_c = _ffi().NULL
+    if reason is not None:
+        reason_c = _string("temporary_exit", "reason", reason)
     lib = _lib()
-    reason_c = Binding.ffi.NULL if reason is None else reason.encode("utf-8")
     _flush_streams()
-    check("temporary_exit", lib.pyboinc_temporary_exit(int(delay), reason_c, int(is_notice)))
+    _check("temporary_exit", lib.pyboinc_temporary_exit(delay, reason_c, int(is_notice)))
 
 
 # ------------------------------------------------------------------ progress and time
 
 
 def fraction_done(fraction: float) -> None:
-    check("fraction_done", _lib().boinc_fraction_done(float(fraction)))
+    """boinc_fraction_done: how far the task is, 0 to 1 (the client shows it)."""
+    value = _number("fraction_done", "fraction", fraction, 0.0, 1.0)
+    _check("fraction_done", _lib().boinc_fraction_done(value))
 
 
 def get_fraction_done() -> float:
+    """The last fraction_done value; -1.0 before any."""
     return float(_lib().boinc_get_fraction_done())
 
 
 def time_to_checkpoint() -> bool:
+    """True when the client wants a checkpoint now (it then begins a critical section,
+    which checkpoint_completed() ends)."""
     return bool(_lib().boinc_time_to_checkpoint())
 
 
 def checkpoint_completed() -> None:
-    check("checkpoint_completed", _lib().boinc_checkpoint_completed())
+    _check("checkpoint_completed", _lib().boinc_checkpoint_completed())
+
+
+def set_min_checkpoint_period(seconds: int) -> None:
+    """boinc_set_min_checkpoint_period: checkpoint at most every `seconds` (the volunteer's
+    own period wins when longer)."""
+    seconds = _whole("set_min_checkpoint_period", "seconds", seconds, 0, 2**31 - 1)
+    _check("set_min_checkpoint_period", _lib().boinc_set_min_checkpoint_period(seconds))
 
 
 def begin_critical_section() -> None:
+    """No suspend, quit or abort until end_critical_section()."""
     _lib().boinc_begin_critical_section()
 
 
@@ -219,27 +301,80 @@ def end_critical_section() -> None:
 
 
 def wu_cpu_time() -> float:
-    """CPU time of this workunit so far, including earlier episodes."""
-    lib = _lib()
-    cpu_time = Binding.ffi.new("double*")
-    check("wu_cpu_time", lib.pyboinc_wu_cpu_time(cpu_time))
-    return float(cpu_time[0])
+    """CPU time of this workunit so far, earlier episodes included, as of now.
+
+    The same sum BOINC's timer thread reports (init data's wu_cpu_time plus this
+    process's CPU time), taken at the call: BOINC's own boinc_wu_cpu_time returns the
+    timer's sample of the last whole second, so 0.0 for a task's first second.
+    """
+    global _initial_cpu_time
+    if _initial_cpu_time is None:
+        _initial_cpu_time = get_init_data().wu_cpu_time
+    return _initial_cpu_time + _time.process_time()
 
 
 def elapsed_time() -> float:
+    """boinc_elapsed_time: seconds this episode has run since init, not counting suspension."""
     return float(_lib().pyboinc_elapsed_time())
 
 
+def worker_thread_cpu_time() -> float:
+    """boinc_worker_thread_cpu_time: the process's CPU time at the timer's last sample."""
+    return float(_lib().boinc_worker_thread_cpu_time())
+
+
 def report_app_status(cpu_time: float, checkpoint_cpu_time: float, fraction: float) -> None:
+    """boinc_report_app_status: tell the client the CPU times and fraction done yourself
+    (for apps whose work runs elsewhere, e.g. wrappers)."""
+    report_app_status_aux(cpu_time, checkpoint_cpu_time, fraction)
+
+
+def report_app_status_aux(
+    cpu_time: float,
+    checkpoint_cpu_time: float,
+    fraction: float,
+    other_pid: int = 0,
+    bytes_sent: float = 0.0,
+    bytes_received: float = 0.0,
+) -> None:
+    """boinc_report_app_status_aux: report_app_status plus the pid of a process doing the
+    work (the client then counts its memory) and network bytes."""
+    call = "report_app_status_aux"
+    code = _lib().pyboinc_report_app_status_aux(
+        _number(call, "cpu_time", cpu_time, 0.0),
+        _number(call, "checkpoint_cpu_time", checkpoint_cpu_time, 0.0),
+        _number(call, "fraction", fraction, 0.0, 1.0),
+        _whole(call, "other_pid", other_pid, 0, 2**31 - 1),
+        _number(call, "bytes_sent", bytes_sent, 0.0),
+        _number(call, "bytes_received", bytes_received, 0.0),
+    )
+    _check(call, code)
+
+
+def register_timer_callback(callback) -> None:
+    """boinc_register_timer_callback: call `callback()` once a second from BOINC's timer
+    thread (None stops it). Keep it short; an exception in it is printed to stderr."""
+    global _timer_callback, _timer_installed
+    if callback is not None and not callable(callback):
+        raise TypeError(f"boinc.register_timer_callback: {callback!r} is not callable")
     lib = _lib()
-    code = lib.boinc_report_app_status(float(cpu_time), float(checkpoint_cpu_time), fraction)
-    check("report_app_status", code)
+    if not _timer_installed:  # the extern "Python" body, attached once per process
+        _ffi().def_extern(name="pyboinc_timer_callback")(_on_timer)
+        _timer_installed = True
+    _timer_callback = callback
+    target = _ffi().NULL if callback is None else lib.pyboinc_timer_callback
+    lib.boinc_register_timer_callback(target)
+
+
+def _on_timer() -> None:
+    if _timer_callback is not None:
+        _timer_callback()
 
 
 def get_status() -> Status:
     lib = _lib()
-    raw = Binding.ffi.new("BOINC_STATUS*")
-    check("get_status", lib.boinc_get_status(raw))
+    raw = _ffi().new("BOINC_STATUS*")
+    _check("get_status", lib.boinc_get_status(raw))
     return Status(
         no_heartbeat=bool(raw.no_heartbeat),
         suspended=bool(raw.suspended),
@@ -252,43 +387,53 @@ def get_status() -> Status:
     )
 
 
+def msg_prefix() -> str:
+    """boinc_msg_prefix: "HH:MM:SS (pid):", how BOINC starts its lines in stderr.txt."""
+    buffer = _ffi().new("char[]", _SHORT_STRING)
+    _lib().pyboinc_msg_prefix(buffer, _SHORT_STRING)
+    return _text(buffer)
+
+
 # ------------------------------------------------------------------ files and init data
 
 
 def resolve_filename(logical_name: str) -> str:
     """boinc_resolve_filename: follow a slot's `<soft_link>` file to the physical path."""
-    lib = _lib()
-    physical = Binding.ffi.new("char[]", _MAX_PATH)
-    code = lib.boinc_resolve_filename(os.fsencode(logical_name), physical, _MAX_PATH)
-    check("resolve_filename", code)
-    return os.fsdecode(Binding.ffi.string(physical))
+    name = _string("resolve_filename", "logical_name", logical_name)
+    physical = _ffi().new("char[]", _MAX_PATH)
+    _check("resolve_filename", _lib().boinc_resolve_filename(name, physical, _MAX_PATH))
+    return _os.fsdecode(_ffi().string(physical))
+
+
+def parse_init_data_file() -> None:
+    """boinc_parse_init_data_file: read init_data.xml again (when get_status() says
+    reread_init_data_file). BoincError when there is none or it does not parse."""
+    _check("parse_init_data_file", _lib().boinc_parse_init_data_file())
 
 
 def get_init_data() -> InitData:
-    """boinc_get_init_data: the slot's init_data.xml as parsed by the API library.
+    """boinc_get_init_data: the slot's init_data.xml as the API library holds it.
 
-    Before init() the file is parsed on demand, so a script can read it at any time.
+    Before init() the file is parsed on demand, so a script can read it at any time. The
+    few fields the library does not keep (app_files, the wrapper's priority settings) are
+    read from the client's file itself.
     """
     lib = _lib()
-    if not _initialized:
-        lib.boinc_parse_init_data_file()  # non-zero means no file: fields stay empty
-    raw = Binding.ffi.new("struct pyboinc_init_data*")
-    check("get_init_data", lib.pyboinc_get_init_data(raw))
-    values = {}
-    for field in dataclasses.fields(InitData):
-        if field.name == "host":
-            continue
-        value = getattr(raw, field.name)
-        values[field.name] = _text(value) if field.type is str else value
-    host = HostInfo(
-        p_ncpus=raw.host_p_ncpus,
-        p_vendor=_text(raw.host_p_vendor),
-        p_model=_text(raw.host_p_model),
-        m_nbytes=raw.host_m_nbytes,
-        os_name=_text(raw.host_os_name),
-        os_version=_text(raw.host_os_version),
-    )
-    return InitData(**values, host=host)
+    if _options_in_force is None:
+        lib.boinc_parse_init_data_file()  # non-zero means no file: fields stay default
+    raw = lib.pyboinc_init_data_xml()
+    if raw == _ffi().NULL:
+        raise MemoryError("boinc.get_init_data: no memory for the init data")
+    try:
+        library_xml = _text(raw)
+    finally:
+        lib.pyboinc_free(raw)
+    try:
+        with open(_INIT_DATA_FILE, encoding="utf-8", errors="replace") as client_file:
+            client_xml = client_file.read()
+    except OSError:
+        client_xml = None
+    return _records.parse_init_data(library_xml, client_xml)
 
 
 def get_app_name() -> str:
@@ -302,12 +447,15 @@ def get_app_name() -> str:
 
 def upload_file(logical_name: str) -> None:
     """boinc_upload_file: ask the client to upload an output file now (before finishing)."""
-    check("upload_file", _lib().pyboinc_upload_file(logical_name.encode("utf-8")))
+    name = _string("upload_file", "logical_name", logical_name)
+    _check("upload_file", _lib().pyboinc_upload_file(name))
 
 
 def upload_status(logical_name: str) -> int:
-    """boinc_upload_status: 0 when the upload succeeded, else a BOINC status (ERR_NOT_FOUND...)."""
-    return int(_lib().pyboinc_upload_status(logical_name.encode("utf-8")))
+    """boinc_upload_status: 0 when the upload succeeded, else a BOINC status
+    (ERR_NOT_FOUND, -161, until the client reports on it)."""
+    name = _string("upload_status", "logical_name", logical_name)
+    return int(_lib().pyboinc_upload_status(name))
 
 
 # ------------------------------------------------------------------ network and trickles
@@ -326,17 +474,70 @@ def network_done() -> None:
     _lib().boinc_network_done()
 
 
+def network_usage(sent: float, received: float) -> None:
+    """boinc_network_usage: bytes this task sent and received (the client counts them)."""
+    sent = _number("network_usage", "sent", sent, 0.0)
+    received = _number("network_usage", "received", received, 0.0)
+    _lib().boinc_network_usage(sent, received)
+
+
 def send_trickle_up(variety: str, text: str) -> None:
-    lib = _lib()
-    variety_c = Binding.ffi.new("char[]", variety.encode("utf-8"))
-    text_c = Binding.ffi.new("char[]", text.encode("utf-8"))
-    check("send_trickle_up", lib.boinc_send_trickle_up(variety_c, text_c))
+    """boinc_send_trickle_up: a message to the project's server while the task runs."""
+    variety_c = _ffi().new("char[]", _string("send_trickle_up", "variety", variety))
+    text_c = _ffi().new("char[]", _string("send_trickle_up", "text", text))
+    _check("send_trickle_up", _lib().boinc_send_trickle_up(variety_c, text_c))
 
 
 def receive_trickle_down() -> str | None:
-    """The next trickle-down message, or None when there is none."""
-    lib = _lib()
-    buffer = Binding.ffi.new("char[]", _TRICKLE_BUFFER)
-    if not lib.boinc_receive_trickle_down(buffer, _TRICKLE_BUFFER):
+    """The name of the next trickle-down file in the slot (read it, then delete it), or
+    None when there is none."""
+    buffer = _ffi().new("char[]", _TRICKLE_BUFFER)
+    if not _lib().boinc_receive_trickle_down(buffer, _TRICKLE_BUFFER):
         return None
     return _text(buffer)
+
+
+# ------------------------------------------------------------------ graphics
+
+
+def web_graphics_url(url: str) -> None:
+    """boinc_web_graphics_url: where the volunteer's manager shows this task's graphics."""
+    url_c = _ffi().new("char[]", _string("web_graphics_url", "url", url, _SHORT_STRING))
+    _lib().boinc_web_graphics_url(url_c)
+
+
+def remote_desktop_addr(address: str) -> None:
+    """boinc_remote_desktop_addr: the task's remote desktop (VM apps), host:port."""
+    value = _string("remote_desktop_addr", "address", address, _SHORT_STRING)
+    _lib().boinc_remote_desktop_addr(_ffi().new("char[]", value))
+
+
+# ------------------------------------------------- declared in boinc_api.h, not in the library
+
+
+def _not_in_library(call: str) -> None:
+    raise NotImplementedError(
+        f"boinc.{call}: boinc_api.h 7.20.5 declares boinc_{call}, but libboinc_api 7.20.5 "
+        "does not define it (BOINC dropped it: clients ignore credit claims and no longer "
+        "suspend other activities); remove the call"
+    )
+
+
+def suspend_other_activities() -> None:
+    _not_in_library("suspend_other_activities")
+
+
+def resume_other_activities() -> None:
+    _not_in_library("resume_other_activities")
+
+
+def ops_per_cpu_sec(fp: float, integer: float) -> None:
+    _not_in_library("ops_per_cpu_sec")
+
+
+def ops_cumulative(fp: float, integer: float) -> None:
+    _not_in_library("ops_cumulative")
+
+
+def set_credit_claim(credit: float) -> None:
+    _not_in_library("set_credit_claim")

@@ -4,7 +4,11 @@ Only this package touches `ffi`/`lib`; everything else goes through the typed fu
 `pyboinc.boinc_api`.
 """
 
+import sys
+from types import ModuleType
+
 from pyboinc.boinc_api import _declarations
+from pyboinc.compiled_binding import CompiledBinding
 
 _REBUILD_HINT = (
     "rebuild it with `python -m pyboinc.boinc_api.build_binding` (needs libboinc-app-dev), "
@@ -21,43 +25,39 @@ class BoincError(RuntimeError):
         self.code = code
 
 
-class LibcryptoError(RuntimeError):
-    """An OpenSSL libcrypto call failed: no memory, or Ed25519 unavailable (a FIPS-only
-    provider). A signature that does not match is an answer (False), not this error."""
-
-    def __init__(self, call: str):
-        super().__init__(f"{call} failed in OpenSSL's libcrypto")
-        self.call = call
-
-
 class BindingError(ImportError):
     """The compiled module `_boinc_cffi` is missing or was built from other declarations."""
 
 
-class Binding:
-    """The cffi module, loaded and checked once per process (cryptography's Binding)."""
+class Binding(CompiledBinding):
+    """`_boinc_cffi`, loaded and checked once per process."""
 
-    ffi = None
-    lib = None
+    what = "BOINC binding"
+    error = BindingError
+    rebuild_hint = _REBUILD_HINT
+
+    @staticmethod
+    def _import() -> ModuleType:
+        from pyboinc.boinc_api import _boinc_cffi
+
+        return _boinc_cffi
 
     @classmethod
-    def load(cls) -> None:
-        if cls.lib is not None:
-            return
-        try:
-            from pyboinc.boinc_api import _boinc_cffi
-        except ImportError as error:
-            raise BindingError(
-                f"the BOINC binding is not built ({error}); {_REBUILD_HINT}"
-            ) from None
-        compiled = _boinc_cffi.ffi.string(_boinc_cffi.lib.pyboinc_binding_stamp()).decode()
+    def _ready(cls, compiled: ModuleType) -> None:
+        # The frozen worker's module was compiled from its own source in the same build
+        # (and the worker carries no _shims.cpp to hash): only a source tree can be stale.
+        if not getattr(sys, "frozen", False):
+            cls._check_stamp(compiled)
+
+    @staticmethod
+    def _check_stamp(compiled_module) -> None:
+        compiled = compiled_module.ffi.string(compiled_module.lib.pyboinc_binding_stamp()).decode()
         expected = _declarations.binding_stamp()
         if compiled != expected:
             raise BindingError(
                 f"the BOINC binding is stale (built from declarations {compiled}, the source "
                 f"is {expected}); {_REBUILD_HINT}"
             )
-        cls.ffi, cls.lib = _boinc_cffi.ffi, _boinc_cffi.lib
 
 
 def check(call: str, code: int) -> int:
@@ -65,11 +65,3 @@ def check(call: str, code: int) -> int:
     if code != 0:
         raise BoincError(call, code)
     return code
-
-
-def check_libcrypto(call: str, ok: bool) -> None:
-    """Raise LibcryptoError(call) unless `ok`, after clearing OpenSSL's error queue, which
-    ssl and hashlib would otherwise report as their own later."""
-    if not ok:
-        Binding.lib.ERR_clear_error()
-        raise LibcryptoError(call)

@@ -5,15 +5,11 @@ Run it to compile the module in place, next to this file (tests and local use)::
     python -m pyboinc.boinc_api.build_binding      # or: python pyboinc/boinc_api/build_binding.py
 
 The worker build (`build/build_workers.py`) calls `compile_in_place()` too. Headers and
-libraries come from Debian's libboinc-app-dev (`/usr/include/boinc`) and libssl-dev; set
-`BOINC_INCLUDE_DIR` / `BOINC_LIBRARY_DIR` (os.pathsep-separated, OpenSSL's folders too)
-elsewhere.
+libraries come from Debian's libboinc-app-dev (`/usr/include/boinc`); set
+`BOINC_INCLUDE_DIR` / `BOINC_LIBRARY_DIR` (os.pathsep-separated) elsewhere.
 """
 
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import cffi
@@ -21,18 +17,15 @@ import cffi
 if __package__ in (None, ""):  # run as a file: make `pyboinc` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from pyboinc import cffi_build
 from pyboinc.boinc_api import _declarations
 
 MODULE_NAME = "pyboinc.boinc_api._boinc_cffi"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def _dirs_from_env(variable: str, default: list[str]) -> list[str]:
-    value = os.environ.get(variable)
-    return [item for item in value.split(os.pathsep) if item] if value else default
-
-
-def make_ffibuilder() -> cffi.FFI:
+def make_ffibuilder(scratch: Path | None = None) -> cffi.FFI:
+    """The cffi builder; with `scratch`, the compiler records it under a fixed name."""
     declared = _declarations.sections()
     builder = cffi.FFI()
     builder.cdef(declared["TYPES"] + declared["FUNCTIONS"])
@@ -41,33 +34,18 @@ def make_ffibuilder() -> cffi.FFI:
         MODULE_NAME,
         declared["INCLUDES"] + stamp + declared["CUSTOMIZATIONS"],
         source_extension=".cpp",
-        include_dirs=_dirs_from_env("BOINC_INCLUDE_DIR", ["/usr/include/boinc"]),
-        library_dirs=_dirs_from_env("BOINC_LIBRARY_DIR", []),
-        # libboinc_api.a is an empty stub on Debian: link the shared libraries. libcrypto
-        # (Ed25519 checks of signed scripts) is the one Python's ssl and hashlib link.
-        libraries=["boinc_api", "boinc", "crypto"],
+        include_dirs=cffi_build.dirs_from_env("BOINC_INCLUDE_DIR", ["/usr/include/boinc"]),
+        library_dirs=cffi_build.dirs_from_env("BOINC_LIBRARY_DIR", []),
+        # libboinc_api.a is an empty stub on Debian: link the shared libraries.
+        libraries=["boinc_api", "boinc"],
+        extra_compile_args=cffi_build.prefix_map_args(scratch),
     )
     return builder
 
 
-ffibuilder = make_ffibuilder()
-
-
 def compile_in_place(verbose: bool = False) -> Path:
-    """Compile the module into a scratch dir and copy the extension next to this file."""
-    for stale in PACKAGE_DIR.glob("_boinc_cffi.*"):
-        stale.unlink()
-    # A fixed scratch path: the compiler records source paths, and the worker build must
-    # give the same bytes twice (BOINC files are immutable).
-    scratch = Path(tempfile.gettempdir()) / "pyboinc-cffi-build"
-    shutil.rmtree(scratch, ignore_errors=True)
-    try:
-        built = Path(make_ffibuilder().compile(tmpdir=str(scratch), verbose=verbose))
-        target = PACKAGE_DIR / built.name
-        shutil.copy2(built, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+    """Compile the module next to this file (`pyboinc.cffi_build.compile_in_place`)."""
+    return cffi_build.compile_in_place(make_ffibuilder, PACKAGE_DIR, verbose)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ POLL_INTERVAL = 1.0
 # A job's folder holds the worker contract's files, under the contract's names.
 FILES = contract.LOCAL_FILES
 STDERR_TAIL_CHARS = 4000
-# Pool machines the frozen worker app can run on, by `worker_app.host_os()`.
+# HTCondor's OpSys for the frozen worker, by the manifest's "os": the OS names of the
+# build's platforms/<os>/ folders (the same as `worker_app.host_os()`).
 _APP_OPSYS = {"linux": "LINUX", "windows": "WINDOWS", "apple": "OSX"}
 _APP_ARCH = {"x86_64": "X86_64", "amd64": "X86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
@@ -105,7 +106,13 @@ def submit_description(
 
 
 def _app_requirements(app: WorkerApp) -> str:
-    opsys = _APP_OPSYS.get(app.manifest.get("os", ""), "LINUX")
+    os_name = app.manifest.get("os", "")
+    if os_name not in _APP_OPSYS:
+        raise UserError(
+            f"the worker manifest names OS {os_name!r}, which HTCondor pools do not run "
+            f"({', '.join(_APP_OPSYS)}); rebuild it with `nox -s build-workers`"
+        )
+    opsys = _APP_OPSYS[os_name]
     arch = _APP_ARCH.get(platform.machine().lower(), platform.machine())
     return f'(TARGET.OpSys == "{opsys}") && (TARGET.Arch == "{arch}") && TARGET.HasFileTransfer'
 

@@ -1,5 +1,7 @@
-"""`--signing-public-key`: the key file is read once, and frozen in as `pyboinc._trusted_key`."""
+"""`--signing-public-key`: the key file is read once, and frozen in as `pyboinc._trusted_key`
+with the sha256 of every file the worker may put on sys.path."""
 
+import hashlib
 import importlib.util
 
 import pytest
@@ -56,10 +58,52 @@ def test_wrong_key_files_are_one_line_errors(tmp_path, kind, message):
     assert "\n" not in str(raised.value)
 
 
-def test_trusted_key_module_holds_the_raw_key(tmp_path):
-    key = bytes(range(32))
-    path = signing.write_trusted_key_module(key, tmp_path)
+def load_generated(path):
     spec = importlib.util.spec_from_file_location("trusted_key_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_trusted_key_module_holds_the_raw_key_and_each_files_sha256(tmp_path):
+    key = bytes(range(32))
+    stdlib, layer = tmp_path / "1.00_python311.zip", tmp_path / "1.00_numpy-2.2.6_cp311.zip"
+    stdlib.write_bytes(b"the stdlib")
+    layer.write_bytes(b"numpy")
+    files = {stdlib.name: stdlib, layer.name: layer}
+    module = load_generated(
+        signing.write_trusted_key_module(key, tmp_path / "work", files, stdlib.name)
+    )
     assert key == module.PUBLIC_KEY
+    assert stdlib.name == module.STDLIB_ZIP
+    assert {
+        stdlib.name: hashlib.sha256(b"the stdlib").hexdigest(),
+        layer.name: hashlib.sha256(b"numpy").hexdigest(),
+    } == module.TRUSTED_FILES
+
+
+def test_the_worker_refuses_files_it_was_not_built_with(tmp_path):
+    """The runtime's check against what the build wrote (pyboinc.verify)."""
+    from pyboinc import verify
+
+    stdlib = tmp_path / "1.00_python311.zip"
+    stdlib.write_bytes(b"the stdlib")
+    module = load_generated(
+        signing.write_trusted_key_module(bytes(32), tmp_path, {stdlib.name: stdlib}, stdlib.name)
+    )
+    trusted = verify.Trust(module.PUBLIC_KEY, module.TRUSTED_FILES, module.STDLIB_ZIP)
+    verify.check_trusted_file(str(stdlib), stdlib.name, trusted)  # the built one passes
+    (tmp_path / "evil.zip").write_bytes(b"the stdlib, changed")
+    with pytest.raises(verify.Refused, match=r"not the 1\.00_python311\.zip this worker was built"):
+        verify.check_trusted_file(str(tmp_path / "evil.zip"), stdlib.name, trusted)
+    with pytest.raises(verify.Refused, match=r"built without a file 1\.00_scipy\.zip"):
+        verify.check_trusted_file(str(stdlib), "1.00_scipy.zip", trusted)
+    with pytest.raises(verify.Refused, match="cannot be read"):
+        verify.check_trusted_file(str(tmp_path / "missing.zip"), stdlib.name, trusted)
+
+
+def test_the_stdlib_zip_must_be_among_the_trusted_files(tmp_path):
+    from pyboinc import verify
+
+    with pytest.raises(ValueError, match="not among the trusted files"):
+        verify.trusted_key_module_source(bytes(32), {"layer.zip": "00"}, "1.00_python311.zip")

@@ -10,10 +10,10 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
-from pyboinc_build import main
 
 pytestmark = pytest.mark.slow
 
@@ -144,29 +144,12 @@ def test_onedir_variant_runs(worker_dir, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def signing_worker(tmp_path_factory):
-    """A worker built with --signing-public-key (not portable: staticx does not touch what
-    is checked here), and the private key that signs for it."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("builds the Linux worker")
-    from pymw.signing import load_signing_key, write_key_pair
+def signing_worker(pyboinc_signing_dist):
+    """A worker built with --signing-public-key (tests/conftest.py), and the private key
+    that signs for it."""
+    from pymw.signing import load_signing_key
 
-    keys = tmp_path_factory.mktemp("keys")
-    private_path, public_path = write_key_pair(keys)
-    out = tmp_path_factory.mktemp("signing-dist")
-    work = tmp_path_factory.mktemp("signing-work")
-    code = main.main(
-        [
-            "--out",
-            str(out),
-            "--work-dir",
-            str(work),
-            "--no-portable",
-            "--signing-public-key",
-            str(public_path),
-        ]
-    )
-    assert code == 0
+    out, private_path = pyboinc_signing_dist
     return out / "linux", load_signing_key(private_path)
 
 
@@ -205,6 +188,45 @@ def test_signing_worker_runs_a_signed_script(signing_worker, tmp_path):
     document = json.loads((signing_worker[0] / "manifest.json").read_text())
     assert document["signing_public_key"].startswith("-----BEGIN PUBLIC KEY-----")
     assert not (REPO_ROOT / "pyboinc" / "_trusted_key.py").exists()  # never in the source
+
+
+def test_signing_worker_refuses_a_stdlib_zip_it_was_not_built_with(signing_worker, tmp_path):
+    """Bypass (A): `pymw_task.py evil.zip in out` put an unverified zip first on sys.path."""
+    from pymw.signing import sign_script
+
+    slot = make_slot(tmp_path / "slot", signing_worker[0], sign_script(TASK, signing_worker[1]))
+    with zipfile.ZipFile(slot / "evil.zip", "w") as evil:
+        evil.writestr("traceback.py", "import sys\nsys.stderr.write('EVIL RAN')\n")
+    result = subprocess.run([f"./{EXE}", "task.py", "evil.zip", "in", "out"], cwd=slot)
+    assert result.returncode == 4
+    stderr_txt = (slot / "stderr.txt").read_text()
+    assert "refusing evil.zip: its content is not the 1.00_python311.zip this worker" in stderr_txt
+    assert "EVIL RAN" not in stderr_txt and not (slot / "out").exists()
+
+
+def test_signing_worker_imports_nothing_sent_with_a_task(signing_worker, tmp_path):
+    """Bypass (B): a data zip named by the (unsigned) input made safe_extract import
+    zipfile_deflate64, and a zipfile_deflate64.py sent with the task ran. Every module the
+    worker may import lazily is planted beside the task's files here."""
+    import tasks_for_tests
+    from pyboinc_helpers import modules_a_worker_may_import, plant_trap_modules
+
+    from pyboinc import contract
+    from pymw.programs import program_from_function
+    from pymw.signing import sign_script
+
+    script = sign_script(
+        program_from_function(tasks_for_tests.read_data_file).script, signing_worker[1]
+    )
+    slot = make_slot(tmp_path / "slot", signing_worker[0], script)
+    plant_trap_modules(slot, modules_a_worker_may_import())
+    with zipfile.ZipFile(slot / "data.zip", "w") as data:
+        data.writestr("numbers.txt", "1 2 3")
+    (slot / "in").write_bytes(contract.encode_input(("numbers.txt",), data_zip="data.zip"))
+    result = subprocess.run([f"./{EXE}", "task.py", ZIP, "in", "out"], cwd=slot)
+    assert result.returncode == 0, (slot / "stderr.txt").read_text()
+    assert "TRAP" not in (slot / "stderr.txt").read_text()
+    assert contract.decode_output((slot / "out").read_bytes()).value == "1 2 3"
 
 
 # ----------------------------------------------------------------------------- chroots

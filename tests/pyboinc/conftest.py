@@ -16,3 +16,13 @@ def compiled_binding():
     from pyboinc.boinc_api import build_binding
 
     return build_binding.compile_in_place()
+
+
+@pytest.fixture(scope="session")
+def compiled_sodium_binding():
+    """The libsodium binding that checks signed scripts (needs libsodium-dev)."""
+    if not Path("/usr/include/sodium.h").exists() and "SODIUM_INCLUDE_DIR" not in os.environ:
+        pytest.skip("libsodium-dev is not installed")
+    from pyboinc.libsodium import build_binding
+
+    return build_binding.compile_in_place()

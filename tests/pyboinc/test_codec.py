@@ -182,6 +182,54 @@ def test_long_bytes_travel_raw_after_the_json():
     assert contract.encode(b"ab").startswith(b'{"$bytes"')  # short bytes stay readable
 
 
+LONG = contract.RAW_NUMBERS_ITEMS
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        list(range(-LONG, LONG)),
+        [2**63 - 1, -(2**63)] * LONG,
+        [0.5, -0.0, math.inf, 1e-308] * LONG,
+    ],
+    ids=["ints", "64-bit limits", "floats"],
+)
+def test_long_lists_of_ints_or_floats_travel_as_raw_numbers(numbers):
+    encoded = contract.encode({"column": numbers})
+    # 8 bytes a number after the JSON, not its digits as text
+    assert encoded.startswith(b"\0") and str(numbers[3]).encode() not in encoded
+    decoded = contract.decode(encoded)["column"]
+    assert decoded == numbers and [type(x) for x in decoded] == [type(x) for x in numbers]
+    assert [math.copysign(1, x) for x in decoded] == [math.copysign(1, x) for x in numbers]
+    assert contract.decode(encoded, classes=contract.STRUCTURAL)["column"] == numbers
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [True, False] * LONG,  # bools stay bools
+        [1] * LONG + [1.0],  # a float among ints
+        [1.0] * LONG + [1],
+        [1] * LONG + [2**64],  # past 64 bits
+        [2**64] + [1] * LONG,
+        [1] * LONG + [Priority.LOW] + [1],  # an IntEnum member, not an int
+        ["a"] * LONG,
+    ],
+    ids=[
+        "bools",
+        "float among ints",
+        "int among floats",
+        "big int",
+        "big int first",
+        "int enum",
+        "strings",
+    ],
+)
+def test_lists_that_are_not_all_one_number_type_keep_their_items_types(items):
+    decoded = round_trip(items)
+    assert decoded == items and [type(x) for x in decoded] == [type(x) for x in items]
+
+
 def test_builtin_exception_and_program_classes_travel_as_classes():
     # `submit(check, ValueError)`: the class is looked up on the other side, not imported.
     assert round_trip([RuntimeError, KeyError, Sample]) == [RuntimeError, KeyError, Sample]
@@ -283,6 +331,10 @@ HOSTILE = {
     "buffer lengths that do not add up": _container(b'{"$bytes": 0}', [b"x" * 8], [9]),
     "buffer count that lies": _container(b"1", [], [], count=2**31),
     "truncated container": contract._CONTAINER_MAGIC + b"\0\0",
+    "raw ints of a partial number": _container(b'{"$int64s": 0}', [b"x" * 12]),
+    "raw floats used twice": _container(b'[{"$float64s": 0}, {"$float64s": 0}]', [b"x" * 8]),
+    "raw ints as base64 text": b'{"$int64s": "AAAAAAAAAAA="}',
+    "raw ints without buffers": b'{"$int64s": 0}',
     # tags with wrong payload types
     "tuple of a dict": b'{"$tuple": {"a": 1}}',
     "set of a number": b'{"$set": 5}',

@@ -1,12 +1,9 @@
 """The worker runtime under a plain Python (`python -m pyboinc`), as the frozen exe runs it."""
 
-import os
-import subprocess
-import sys
 import zipfile
 
 import pytest
-from pyboinc_helpers import REPO_ROOT
+from pyboinc_helpers import run_worker
 
 pytestmark = pytest.mark.usefixtures("compiled_binding")
 
@@ -19,18 +16,6 @@ with open(target, "w") as handle:
     handle.write(json.dumps({"upper": text.upper(), "argv0": sys.argv[0],
                              "path0": sys.path[0], "standalone": boinc.is_standalone()}))
 """
-
-
-def run_worker(slot, *names, timeout=60):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "pyboinc", *names],
-        cwd=slot,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture

@@ -198,6 +198,16 @@ def test_arrays_records_and_own_exceptions_round_trip_on_mpi_ranks(monkeypatch):
             pool.submit(r.calibrate, "t2", 0.9).result(timeout=TIMEOUT)
 
 
+@pytest.mark.slow
+def test_arrays_records_and_own_exceptions_round_trip_on_the_frozen_worker(pyboinc_numpy_dist):
+    """Through the PyBOINC worker with its numpy layer (`-c`), every task a new process."""
+    engine = GenericInterface(
+        num_workers=2, custom_app_dir=pyboinc_numpy_dist, custom_args=["1.00_python311.zip"]
+    )
+    with Executor(interface=engine) as pool:
+        _check_rich_round_trips(pool)
+
+
 class _QuietEngine:
     """An engine that runs nothing, untrusted (no `trusted_workers`)."""
 

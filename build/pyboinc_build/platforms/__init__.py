@@ -49,9 +49,10 @@ def extension_names(directory: Path, suffixes: tuple[str, ...], excluded) -> lis
 
 
 def _registry() -> dict[str, PlatformModule]:
-    from pyboinc_build.platforms import linux, macos, windows
+    # Keyed by OS name: each module is named after its platforms/<os>/ folder.
+    from pyboinc_build.platforms import apple, linux, windows
 
-    return {"linux": linux, "windows": windows, "macos": macos}
+    return {"apple": apple, "linux": linux, "windows": windows}
 
 
 ALL_PLATFORM_MODULES: Final[dict[str, PlatformModule]] = _registry()

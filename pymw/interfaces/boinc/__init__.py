@@ -156,7 +156,7 @@ class BOINCInterface:
                     "the PyBOINC worker needs its stdlib zip: add -a 1.00_python311.zip"
                 )
             versions = frozen_worker_versions(custom_app_dir, args[0])
-            self.stdlib_zip: str | None = args[0]
+            self.stdlib_zip: str | None = versions[0].stdlib_zip  # with its layers
         else:
             versions = default_worker_versions()
             self.stdlib_zip = None

@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyboinc.layers import zip_argument
+
 from ...errors import UserError
 from ...worker_app import MANIFEST_NAME, load_manifest
 from .constants import (
@@ -57,6 +59,9 @@ class VersionFile:
     main_program: bool = False
     content: bytes | None = None
     gzip: bool = False  # sent gzip-compressed to clients (the portable worker: -4 MB)
+    # Copied into each slot, or else left in the project directory behind a <soft_link>:
+    # a package layer stays there, beside the cache the worker unpacks it into once.
+    copy_file: bool = True
 
     def data(self) -> bytes:
         return self.content if self.content is not None else self.source.read_bytes()
@@ -68,7 +73,9 @@ class AppVersion:
     platform: str
     files: tuple[VersionFile, ...]
     api_version: str | None = None
-    stdlib_zip: str | None = None  # the logical name the command line passes, if any
+    # What the command line passes as the stdlib zip, if anything: its logical name, then
+    # the layers' (pyboinc.layers.zip_argument).
+    stdlib_zip: str | None = None
 
     def directory(self, project_root: Path) -> Path:
         return project_root / "apps" / APP_NAME / self.version / self.platform
@@ -84,7 +91,8 @@ class AppVersion:
                 ET.SubElement(element, "gzip")
             if item.logical_name:
                 ET.SubElement(element, "logical_name").text = item.logical_name
-            ET.SubElement(element, "copy_file")
+            if item.copy_file:
+                ET.SubElement(element, "copy_file")
         if self.api_version:
             ET.SubElement(root, "api_version").text = self.api_version
         return xml_text(root)
@@ -113,21 +121,41 @@ def frozen_worker_versions(app_dir: str | Path, stdlib_zip: str) -> list[AppVers
                 f"{os_dir} has no stdlib zip {stdlib_zip!r} (found: {found}); "
                 "pass the right one with -a"
             )
-        for platform in [manifest["platform"], *manifest.get("legacy_platforms", [])]:
+        built_platform = manifest["platform"]
+        layers = [entry["file"] for entry in manifest["files"] if entry["role"] == "layer"]
+        layer_names = [layer_logical_name(layer, built_platform) for layer in layers]
+        argument = zip_argument(stdlib_zip, layer_names)
+        if versions and versions[-1].stdlib_zip != argument:
+            raise UserError(
+                f"{os_dir} has other package layers than the builds before it "
+                f"({argument} against {versions[-1].stdlib_zip}); build every OS with the "
+                "same --with"
+            )
+        for platform in [built_platform, *manifest.get("legacy_platforms", [])]:
             # Physical names are global in download/: the zip differs per platform.
             zip_physical = f"{Path(stdlib_zip).stem}_{platform}.zip"
             files = (
                 VersionFile(
                     os_dir / executable["file"],
-                    executable["file"].replace(manifest["platform"], platform),
+                    executable["file"].replace(built_platform, platform),
                     main_program=True,
                     gzip=True,
                 ),
                 VersionFile(os_dir / stdlib_zip, zip_physical, logical_name=stdlib_zip),
+                *(
+                    VersionFile(
+                        os_dir / layer,
+                        layer.replace(built_platform, platform),
+                        logical_name=name,
+                        gzip=True,  # its members are deflated: 1.5% less, but free
+                        copy_file=False,
+                    )
+                    for layer, name in zip(layers, layer_names, strict=True)
+                ),
             )
             versions.append(
                 AppVersion(
-                    manifest["app_version"], platform, files, FROZEN_WORKER_API_VERSION, stdlib_zip
+                    manifest["app_version"], platform, files, FROZEN_WORKER_API_VERSION, argument
                 )
             )
     if not versions:
@@ -137,6 +165,12 @@ def frozen_worker_versions(app_dir: str | Path, stdlib_zip: str) -> list[AppVers
             "Build with `nox -s build-workers`"
         )
     return versions
+
+
+def layer_logical_name(layer_file: str, platform: str) -> str:
+    """A layer's name in the slot, the same on every platform (the workunit's command line
+    is): `1.00_numpy-2.2.6_cp311_x86_64-pc-linux-gnu.zip` -> `1.00_numpy-2.2.6_cp311.zip`."""
+    return layer_file.removesuffix(f"_{platform}.zip") + ".zip"
 
 
 def default_worker_versions() -> list[AppVersion]:

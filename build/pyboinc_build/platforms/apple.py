@@ -1,4 +1,4 @@
-"""macOS: lib-dynload extensions; portability comes from the interpreter's deployment target.
+"""apple (macOS): lib-dynload extensions; portability from the interpreter's deployment target.
 
 Runs only on a macOS host (CI); it cannot be exercised on the Linux development host.
 """
@@ -27,5 +27,5 @@ def remove_rpaths(portable: bool) -> bool:
 
 def make_portable(exe: Path, out: Path, data: PlatformData, progress: StepProgress) -> Path:
     target = sysconfig.get_config_var("MACOSX_DEPLOYMENT_TARGET")
-    progress.note(f"macos: runs on macOS {target} and later (the interpreter's target)")
+    progress.note(f"apple: runs on macOS {target} and later (the interpreter's target)")
     return exe
