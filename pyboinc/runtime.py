@@ -26,7 +26,7 @@ tested without freezing.
 import os
 import sys
 
-from pyboinc import boinc_api, contract, verify
+from pyboinc import boinc_api, contract, interpreter, verify
 
 PROGRAM = "pymw worker"
 
@@ -88,7 +88,6 @@ def refuses(logical_name: str, script: str) -> bool:
 def run_script(script: str, args: list) -> int:
     """Run `script` as __main__ with sys.argv = [script, *args]; return its exit status."""
     import runpy
-    import traceback
 
     saved_argv = sys.argv
     sys.argv = [script, *args]
@@ -97,6 +96,8 @@ def run_script(script: str, args: list) -> int:
     except SystemExit as exit_request:
         return _exit_status(exit_request.code)
     except BaseException:  # the task failed: its traceback is what BOINC reports
+        import traceback  # only then: 4 ms of start-up
+
         traceback.print_exc()
         return contract.EXIT_TASK_FAILED
     finally:
@@ -126,6 +127,7 @@ def main(argv: list | None = None) -> int:
     add_stdlib_zip(stdlib_zip)
     sys.path.insert(1, os.path.dirname(os.path.abspath(script)))
     install_boinc_module()
+    interpreter.prepare_children()  # sys.executable is this worker: children act as python
     return run_script(script, [resolve(invocation.input), resolve(invocation.output)])
 
 

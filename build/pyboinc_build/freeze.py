@@ -16,8 +16,13 @@ from pyboinc_build.platform_data import REPO_ROOT
 
 SPEC = Path(__file__).with_name("worker.spec")
 ENTRY_SCRIPT = REPO_ROOT / "pyboinc" / "__main__.py"
-# Never wanted in the worker, even if something imports them lazily.
-ALWAYS_EXCLUDED = ("pymw", "setuptools", "pkg_resources", "pip", "pytest", "PyInstaller")
+# Never wanted in the worker, even if something imports them lazily: the result codec
+# imports numpy only for numpy values (a task that wants numpy gets it as a layer), and
+# cloudpickle only for the master's trusted pickle codec. Whatever the build venv holds.
+ALWAYS_EXCLUDED = (
+    *("pymw", "setuptools", "pkg_resources", "pip", "pytest", "PyInstaller"),
+    *("numpy", "cloudpickle"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +40,9 @@ class FreezeConfig:
 
 
 # What the frozen worker imports before the stdlib zip is on sys.path: the runtime itself
-# and PyInstaller's runtime hooks (pyi_rth_inspect imports zipfile, pyi_rth_pkgutil pkgutil).
+# (the spec drops PyInstaller's runtime hooks that would import inspect, zipfile, pkgutil).
 _BOOTSTRAP_PROBE = (
-    "import sys, pyboinc.runtime, inspect, zipfile, pkgutil, runpy, traceback;"
+    "import sys, pyboinc.runtime, pyboinc.interpreter, runpy, traceback;"
     "print(' '.join(sorted(sys.modules)))"
 )
 

@@ -64,7 +64,8 @@ def build(opts: options.BuildOptions) -> Path:
         zip_only = freeze.zip_only_modules(data.supplied_by_zip, freeze.bootstrap_modules())
         config = freeze.FreezeConfig(
             name=exe_name,
-            onedir=False,
+            # The launcher carries PyInstaller's onedir tree (platforms/linux.py).
+            onedir=bool(opts.portable and data.portable_tool == "launcher"),
             hidden_imports=(*data.hidden_imports, "pyboinc.boinc_api._boinc_cffi", *extensions),
             excludes=(*data.excluded_packages, *zip_only, *freeze.ALWAYS_EXCLUDED),
             remove_rpaths=module.remove_rpaths(opts.portable),
