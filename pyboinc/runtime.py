@@ -87,12 +87,10 @@ def refuses(logical_name: str, script: str) -> bool:
 
 def run_script(script: str, args: list) -> int:
     """Run `script` as __main__ with sys.argv = [script, *args]; return its exit status."""
-    import runpy
-
     saved_argv = sys.argv
     sys.argv = [script, *args]
     try:
-        runpy.run_path(script, run_name="__main__")
+        interpreter.run_as_main(script)
     except SystemExit as exit_request:
         return _exit_status(exit_request.code)
     except BaseException:  # the task failed: its traceback is what BOINC reports

@@ -86,7 +86,14 @@ def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Pat
         str(SPEC),
     ]
     # A fixed hash seed makes PyInstaller's module ordering, hence its archives, reproducible.
-    env = {**os.environ, "PYBOINC_FREEZE_CONFIG": str(config_path), "PYTHONHASHSEED": "0"}
+    # Its cache of stripped binaries goes into the work dir: two builds sharing
+    # ~/.cache/pyinstaller at once corrupt its index.
+    env = {
+        **os.environ,
+        "PYBOINC_FREEZE_CONFIG": str(config_path),
+        "PYTHONHASHSEED": "0",
+        "PYINSTALLER_CONFIG_DIR": str(work_dir / "pyinstaller-cache"),
+    }
     with open(log_path, "w") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:

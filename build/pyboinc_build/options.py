@@ -38,6 +38,7 @@ class BuildOptions:
     zip_compression: str
     signing_public_key: str | None  # the PEM text, recorded in the manifest
     trusted_key: bytes | None = None  # its raw Ed25519 key, frozen into the worker
+    with_openssl: bool = False  # ssl and hashlib's OpenSSL backend (platform data: openssl)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,6 +96,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="Ed25519 public key (PEM) whose signatures the worker requires on task "
         "scripts; it refuses unsigned ones (docs/signing.md)",
     )
+    parser.add_argument(
+        "--with-openssl",
+        action="store_true",
+        help="also freeze ssl and hashlib's OpenSSL backend (libssl, libcrypto: about 2.3 MB "
+        "more on the wire); without it, hashlib uses its builtin md5/sha*/blake2",
+    )
     return parser
 
 
@@ -118,4 +125,5 @@ def parse(argv: list[str]) -> BuildOptions:
         zip_compression=args.zip_compression,
         signing_public_key=key_pem,
         trusted_key=trusted_key,
+        with_openssl=args.with_openssl,
     )
