@@ -274,6 +274,22 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chroot, mount and set
 NOBODY = 65534
 
 
+def test_openssl_and_cjk_codecs_only_on_request(project, tmp_path):
+    """The base worker leaves out OpenSSL (--with-openssl) and the CJK codecs; hashlib
+    still gives its builtin algorithms."""
+    script = (
+        "import hashlib, importlib.util, json\n"
+        "present = [m for m in ('_ssl', '_hashlib', '_codecs_cn') if importlib.util.find_spec(m)]\n"
+        "try:\n    'x'.encode('gbk')\nexcept LookupError:\n    gbk = False\nelse:\n    gbk = True\n"
+        "json.dump([present, gbk, hashlib.sha256(b'').hexdigest()[:8]], open('out', 'w'))\n"
+    )
+    slot = tmp_path / "slot"
+    assert run_in_slot(project, slot, script=script).returncode == 0, diagnostics(
+        slot, subprocess.CompletedProcess([], 1, "", "")
+    )
+    assert json.loads((slot / "out").read_text()) == [[], False, "e3b0c442"]
+
+
 @needs_root
 def test_an_unwritable_project_dir_falls_back_to_the_slot(worker_dir):
     base = Path(tempfile.mkdtemp(prefix="pymw-unwritable-"))  # pytest's tmp dirs are 0700
