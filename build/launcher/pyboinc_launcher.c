@@ -193,7 +193,10 @@ static int remove_tree(const char *path) {
     while ((entry = readdir(dir)) != NULL) {
         if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
         join(child, path, entry->d_name);
-        if (entry->d_type == DT_DIR) remove_tree(child);
+        struct stat st;
+        int is_dir = entry->d_type == DT_DIR ||
+                     (entry->d_type == DT_UNKNOWN && lstat(child, &st) == 0 && S_ISDIR(st.st_mode));
+        if (is_dir) remove_tree(child);
         else unlink(child);
     }
     closedir(dir);
@@ -237,6 +240,12 @@ static void sweep(const char *cache, const char *owner_dir, const char *keep) {
     closedir(dir);
 }
 
+static int complete(const char *entry) {
+    char marker[PATH_MAX];
+    join(marker, entry, MARKER);
+    return access(marker, F_OK) == 0;
+}
+
 /* Make `<cache>/<key>` complete; return 0, or -1 when `cache` cannot be used. */
 static int install(const struct payload *p, const char *cache, const char *entry,
                    const char *owner) {
@@ -260,17 +269,23 @@ static int install(const struct payload *p, const char *cache, const char *entry
         syncfs(dir_fd);  /* the files' data is on disk before the entry appears */
         close(dir_fd);
     }
-    if (rename(temp, entry) != 0) {  /* another slot was faster: use its entry */
-        remove_tree(temp);
-        if (errno != EEXIST && errno != ENOTEMPTY) return -1;
+    if (rename(temp, entry) == 0) return 0;
+    if (errno == EEXIST || errno == ENOTEMPTY) {
+        if (complete(entry)) {  /* another slot was faster: use its entry */
+            remove_tree(temp);
+            return 0;
+        }
+        /* A damaged entry (we write the marker before the rename): move it aside, retry. */
+        char aside[PATH_MAX];
+        join(aside, temp, ".damaged");
+        if (rename(entry, aside) == 0 && rename(temp, entry) == 0) {
+            join(aside, entry, ".damaged");
+            remove_tree(aside);
+            return 0;
+        }
     }
-    return 0;
-}
-
-static int complete(const char *entry) {
-    char marker[PATH_MAX];
-    join(marker, entry, MARKER);
-    return access(marker, F_OK) == 0;
+    remove_tree(temp);
+    return complete(entry) ? 0 : -1;  /* another slot may have won meanwhile */
 }
 
 int main(int argc, char **argv) {

@@ -66,7 +66,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--portable",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="make the executable independent of the host's libc (staticx on Linux; default: on)",
+        help="make the executable independent of the host's libc (default: on)",
     )
     parser.add_argument(
         "--onedir",
