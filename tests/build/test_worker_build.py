@@ -149,8 +149,8 @@ def test_onedir_variant_runs(worker_dir, tmp_path):
 
 @pytest.fixture(scope="session")
 def signing_worker(tmp_path_factory):
-    """A worker built with --signing-public-key (not portable: the launcher does not touch
-    what is checked here), and the private key that signs for it."""
+    """A worker built with --signing-public-key (not portable: staticx does not touch what
+    is checked here), and the private key that signs for it."""
     if not sys.platform.startswith("linux"):
         pytest.skip("builds the Linux worker")
     from pymw.signing import load_signing_key, write_key_pair
