@@ -1,9 +1,9 @@
 """Bytes on the wire and start-up of the built worker: `python benchmarks/bench_worker.py`.
 
-- bytes on the wire for one platform: the main program and the stdlib zip as BOINC sends
-  them, gzip-compressed (`<gzip/>` in version.xml; `gzip` at its default level, as the
-  server's tools run it). Goal 12 MB, stretch 8 MB. Anchors: PyBOINC (2009) 35 MB, and
-  python-build-standalone's install_only archives 30-42 MB;
+- bytes on the wire for one platform: the app version's files as BOINC sends them, the
+  ones the BOINC interface marks `<gzip/>` in version.xml gzip-compressed (at gzip's
+  default level, as the server's tools run it). Goal 12 MB, stretch 8 MB. Anchors:
+  PyBOINC (2009) 35 MB, and python-build-standalone's install_only archives 30-42 MB;
 - start-up: a trivial task (`pass`) through the worker, after its first start on the host
   (the runtime is unpacked in `pyboinc-cache/`), against Debian's `/usr/bin/python3
   script.py` (not a pyenv interpreter, whose .pth processing makes it 3-5 times slower).
@@ -58,15 +58,19 @@ def paired_medians(commands: dict[str, list[str]], cwd: Path, runs: int) -> dict
     }
 
 
-def print_wire(files: dict[str, Path]) -> None:
+def print_wire(dist: Path, stdlib_zip: str, platform: str) -> None:
+    """The files of the app version the BOINC interface would deploy for `platform`."""
+    from pymw.interfaces.boinc.app_versions import frozen_worker_versions
+
+    [version] = [v for v in frozen_worker_versions(dist, stdlib_zip) if v.platform == platform]
     total = 0
-    print("bytes on the wire (gzip, as BOINC sends app-version files):")
-    for role, path in files.items():
-        sent = wire_bytes(path)
+    print("bytes on the wire (as BOINC sends the app version: gzip where version.xml says so):")
+    for item in version.files:
+        size = item.source.stat().st_size
+        sent = wire_bytes(item.source) if item.gzip else size
         total += sent
-        print(
-            f"  {role:10} {path.name:40} {path.stat().st_size / MB:6.2f} MB -> {sent / MB:5.2f} MB"
-        )
+        how = "gzip" if item.gzip else "raw"
+        print(f"  {item.source.name:40} {size / MB:6.2f} MB -> {how:4} {sent / MB:5.2f} MB")
     verdict = "met" if total <= WIRE_GOAL * MB else "MISSED"
     print(f"  total {total / MB:.2f} MB (goal {WIRE_GOAL}, stretch {WIRE_STRETCH}: {verdict})")
     print("  anchors: " + ", ".join(f"{name} {size}" for name, size in ANCHORS))
@@ -82,7 +86,7 @@ def main(argv=None) -> int:
     manifest = json.loads((worker_dir / "manifest.json").read_text())
     roles = {entry["role"]: worker_dir / entry["file"] for entry in manifest["files"]}
     print(f"platform {manifest['platform']} (portable: {manifest['portable']})")
-    print_wire({role: roles[role] for role in ("executable", "stdlib")})
+    print_wire(Path(args.dist), roles["stdlib"].name, manifest["platform"])
     if not PEER.exists():
         print(f"start-up: skipped, no {PEER} (the peer is Debian's python3)")
         return 0

@@ -85,7 +85,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--zip-compression",
-        default="deflated",
+        default="stored",
         choices=["deflated", "stored"],
         help="stdlib zip members (zipimport reads only these two)",
     )
