@@ -8,7 +8,7 @@ APT_PACKAGES=(
   libboinc-app-dev   # the BOINC app API the `boinc` module binds (libboinc_api.so)
   libsodium-dev      # the worker checks signed scripts with libsodium's Ed25519 (cffi)
   g++                # compiles the cffi binding (C++: libboinc is C++)
-  patchelf binutils  # staticx: --portable worker builds
+  patchelf binutils  # --portable worker builds: the launcher (gcc -static, from g++ above)
   debootstrap        # the glibc 2.31 (bullseye) chroot test of the portable worker
   libpython3.11-testsuite  # CPython's test_concurrent_futures, run against pymw.Executor
   slurmctld slurmd   # the one-node Slurm cluster the -i slurm tests run on (22.05)

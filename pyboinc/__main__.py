@@ -1,4 +1,8 @@
-"""`python -m pyboinc <script> <stdlib zip> <input> <output>`; also the frozen entry script."""
+"""`python -m pyboinc <script> <stdlib zip> <input> <output>`; also the frozen entry script.
+
+In the frozen worker, a task's child processes start this same program as
+`sys.executable`: they act as python (`pyboinc.interpreter`), never as a new task.
+"""
 
 import sys
 
@@ -9,6 +13,11 @@ import sys
 if not getattr(sys, "frozen", False) and not sys.flags.safe_path:
     del sys.path[0]
 
-from pyboinc.runtime import entry_point
+from pyboinc import interpreter  # noqa: E402 (after the sys.path fix, on purpose)
 
-entry_point()
+if interpreter.is_child():
+    interpreter.child_main()
+else:
+    from pyboinc.runtime import entry_point
+
+    entry_point()

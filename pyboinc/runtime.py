@@ -30,7 +30,7 @@ tested without freezing.
 import os
 import sys
 
-from pyboinc import boinc_api, contract, layers, signature, verify
+from pyboinc import boinc_api, contract, interpreter, layers, signature, verify
 
 PROGRAM = "pymw worker"
 
@@ -125,16 +125,15 @@ def add_layers(paths: list, stdlib_zip: str) -> int:
 
 def run_script(script: str, args: list) -> int:
     """Run `script` as __main__ with sys.argv = [script, *args]; return its exit status."""
-    import runpy
-    import traceback
-
     saved_argv = sys.argv
     sys.argv = [script, *args]
     try:
-        runpy.run_path(script, run_name="__main__")
+        interpreter.run_as_main(script)
     except SystemExit as exit_request:
         return _exit_status(exit_request.code)
     except BaseException:  # the task failed: its traceback is what BOINC reports
+        import traceback  # only then: 4 ms of start-up
+
         traceback.print_exc()
         return contract.EXIT_TASK_FAILED
     finally:
@@ -175,6 +174,7 @@ def main(argv: list | None = None) -> int:
     if slot_imports:  # last: a file sent with the task can add a module, never replace one
         sys.path.append(os.path.dirname(os.path.abspath(script)))
     install_boinc_module()
+    interpreter.prepare_children()  # sys.executable is this worker: children act as python
     return run_script(script, [resolve(invocation.input), resolve(invocation.output)])
 
 

@@ -6,6 +6,6 @@ PyPA's `build`. Outputs go to `dist/pyboinc/<os>/`.
 
     options ─> platform data (platforms/<os>/platform.toml) ─> platform module (linux, ...)
       │
-      └─> steps: binding ─> stdlib zip ─> freeze (PyInstaller) ─> portable (staticx)
+      └─> steps: binding ─> stdlib zip ─> freeze (PyInstaller) ─> portable (launcher + payload)
                  ─> [onedir] ─> immutability check ─> install + manifest.json
 """

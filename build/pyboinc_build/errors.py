@@ -20,6 +20,6 @@ class ImmutableFileError(FatalError):
 
 
 class BuildStepError(FatalError):
-    """A build tool (compiler, PyInstaller, staticx, patchelf) failed."""
+    """A build tool (compiler, PyInstaller, patchelf, gcc) failed."""
 
     code = 3

@@ -16,8 +16,13 @@ from pyboinc_build.platform_data import REPO_ROOT
 
 SPEC = Path(__file__).with_name("worker.spec")
 ENTRY_SCRIPT = REPO_ROOT / "pyboinc" / "__main__.py"
-# Never wanted in the worker, even if something imports them lazily.
-ALWAYS_EXCLUDED = ("pymw", "setuptools", "pkg_resources", "pip", "pytest", "PyInstaller")
+# Never wanted in the worker, even if something imports them lazily: the result codec
+# imports numpy only for numpy values (a task that wants numpy gets it as a layer), and
+# cloudpickle only for the master's trusted pickle codec. Whatever the build venv holds.
+ALWAYS_EXCLUDED = (
+    *("pymw", "setuptools", "pkg_resources", "pip", "pytest", "PyInstaller"),
+    *("numpy", "cloudpickle"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,11 +39,11 @@ class FreezeConfig:
     repo_root: str = str(REPO_ROOT)
 
 
-# What the frozen worker imports before the stdlib zip is on sys.path: the runtime itself,
-# PyInstaller's runtime hooks (pyi_rth_inspect imports zipfile, pyi_rth_pkgutil pkgutil)
+# What the frozen worker imports before the stdlib zip is on sys.path: the runtime itself
+# (the spec drops PyInstaller's runtime hooks that would import inspect, zipfile, pkgutil)
 # and hashlib, which a signing worker loads only to check the zip (pyboinc.verify).
 _BOOTSTRAP_PROBE = (
-    "import sys, pyboinc.runtime, inspect, zipfile, pkgutil, runpy, traceback, hashlib;"
+    "import sys, pyboinc.runtime, pyboinc.interpreter, runpy, traceback, hashlib;"
     "print(' '.join(sorted(sys.modules)))"
 )
 
@@ -82,7 +87,14 @@ def run_pyinstaller(config: FreezeConfig, dist_dir: Path, work_dir: Path) -> Pat
         str(SPEC),
     ]
     # A fixed hash seed makes PyInstaller's module ordering, hence its archives, reproducible.
-    env = {**os.environ, "PYBOINC_FREEZE_CONFIG": str(config_path), "PYTHONHASHSEED": "0"}
+    # Its cache of stripped binaries goes into the work dir: two builds sharing
+    # ~/.cache/pyinstaller at once corrupt its index.
+    env = {
+        **os.environ,
+        "PYBOINC_FREEZE_CONFIG": str(config_path),
+        "PYTHONHASHSEED": "0",
+        "PYINSTALLER_CONFIG_DIR": str(work_dir / "pyinstaller-cache"),
+    }
     with open(log_path, "w") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:

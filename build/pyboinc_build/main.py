@@ -4,6 +4,7 @@ import json
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from pyboinc_build import freeze, layers, manifest, options, platform_data, signing, stdlib_zip
@@ -79,12 +80,19 @@ def build(opts: options.BuildOptions) -> Path:
                 progress.note(f"{opts.trusted_key.hex()[:16]}... in {trusted_key_module}")
 
         extensions = module.extension_modules(data)
+        if opts.with_openssl:
+            extensions = sorted({*extensions, *data.openssl_extensions})
+        # Excluded by name too, or PyInstaller collects them for what imports them
+        # (hashlib imports _hashlib, the CJK encodings their codecs).
+        every_extension = module.extension_modules(replace(data, excluded_extensions=()))
+        left_out = [name for name in every_extension if name not in extensions]
         zip_only = freeze.zip_only_modules(data.supplied_by_zip, freeze.bootstrap_modules())
         config = freeze.FreezeConfig(
             name=exe_name,
-            onedir=False,
+            # The launcher carries PyInstaller's onedir tree (platforms/linux.py).
+            onedir=bool(opts.portable and data.portable_tool == "launcher"),
             hidden_imports=(*data.hidden_imports, "pyboinc.boinc_api._boinc_cffi", *extensions),
-            excludes=(*data.excluded_packages, *zip_only, *freeze.ALWAYS_EXCLUDED),
+            excludes=(*data.excluded_packages, *zip_only, *left_out, *freeze.ALWAYS_EXCLUDED),
             remove_rpaths=module.remove_rpaths(opts.portable),
             strip=opts.os != "windows",
             trusted_key_module=str(trusted_key_module) if trusted_key_module else None,

@@ -59,6 +59,7 @@ class PlatformData:
     hidden_imports: tuple[str, ...]
     supplied_by_zip: tuple[str, ...]
     portable_tool: str
+    openssl_extensions: tuple[str, ...] = ()  # frozen only with --with-openssl
 
     def target_for(self, machine: str | None = None) -> Target:
         machine = machine or platform.machine()
@@ -102,6 +103,7 @@ def load(os_name: str, platforms_dir: Path = PLATFORMS_DIR) -> PlatformData:
             hidden_imports=tuple(freeze["hidden_imports"]),
             supplied_by_zip=tuple(freeze.get("supplied_by_zip", ())),
             portable_tool=raw.get("portable", {}).get("tool", ""),
+            openssl_extensions=tuple(freeze.get("openssl_extensions", ())),
         )
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as error:
         raise ConfigurationError(f"bad platform data {path}: {error!r}") from None

@@ -4,12 +4,16 @@ The chroot tests need root (chroot, mount /proc); the glibc 2.31 one also needs
 debootstrap and a Debian mirror the first time (the root is cached in ~/.cache/pymw).
 """
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -229,55 +233,220 @@ def test_signing_worker_imports_nothing_sent_with_a_task(signing_worker, tmp_pat
     assert contract.decode_output((slot / "out").read_bytes()).value == "1 2 3"
 
 
+# ------------------------------------------------------------- the runtime cache (host)
+
+
+def cache_entries(project: Path) -> list[str]:
+    return sorted(p.name for p in (project / "pyboinc-cache").iterdir())
+
+
+def run_in_slot(project: Path, slot: Path, **options) -> subprocess.CompletedProcess:
+    """Like BOINC: the main program lives in the project dir and runs in the slot."""
+    slot.mkdir(parents=True, exist_ok=True)
+    (slot / "task.py").write_text(options.pop("script", "pass\n"))
+    (slot / "in").write_text(INPUT)
+    command = [str(project / EXE), "task.py", str(project / ZIP), "in", "out"]
+    return subprocess.run(command, cwd=slot, timeout=120, **options)
+
+
+@pytest.fixture
+def project(worker_dir, tmp_path) -> Path:
+    project = tmp_path / "projects" / "example"
+    project.mkdir(parents=True)
+    shutil.copy2(worker_dir / EXE, project / EXE)
+    shutil.copy2(worker_dir / ZIP, project / ZIP)
+    return project
+
+
+def test_the_runtime_is_unpacked_once_into_the_project_dir(project, tmp_path):
+    assert run_in_slot(project, tmp_path / "slot1").returncode == 0
+    [key] = cache_entries(project)
+    program = project / "pyboinc-cache" / key / "pymw-worker"
+    first = program.stat()
+    assert run_in_slot(project, tmp_path / "slot2").returncode == 0
+    assert cache_entries(project) == [key]  # nothing unpacked again, no temp folder left
+    assert (program.stat().st_ino, program.stat().st_mtime) == (first.st_ino, first.st_mtime)
+
+
+def test_slots_starting_at_once_share_one_entry(project, tmp_path):
+    command = [str(project / EXE), "task.py", str(project / ZIP), "in", "out"]
+    slots = [tmp_path / f"slot{i}" for i in range(4)]
+    for slot in slots:
+        slot.mkdir()
+        (slot / "task.py").write_text("open('out', 'w').write('done')\n")
+        (slot / "in").write_text(INPUT)
+    started = [subprocess.Popen(command, cwd=slot) for slot in slots]
+    assert [process.wait(timeout=120) for process in started] == [0] * 4
+    assert all((slot / "out").read_text() == "done" for slot in slots)
+    assert len(cache_entries(project)) == 1
+
+
+def test_entries_of_removed_app_versions_are_swept(project, tmp_path):
+    cache = project / "pyboinc-cache"
+    gone, kept, killed = cache / ("0" * 32), cache / ("1" * 32), cache / ".tmp-999999999"
+    for entry, owner in ((gone, "pymw_1.02_x86_64-pc-linux-gnu"), (kept, ZIP), (killed, EXE)):
+        entry.mkdir(parents=True)
+        (entry / ".owner").write_text(owner)
+    assert run_in_slot(project, tmp_path / "slot").returncode == 0
+    assert not gone.exists() and not killed.exists()  # no such program, no such process
+    assert kept.exists()  # its owner is still there
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chroot, mount and setuid need root")
+NOBODY = 65534
+
+
+def test_openssl_and_cjk_codecs_only_on_request(project, tmp_path):
+    """The base worker leaves out OpenSSL (--with-openssl) and the CJK codecs; hashlib
+    still gives its builtin algorithms."""
+    script = (
+        "import hashlib, importlib.util, json\n"
+        "present = [m for m in ('_ssl', '_hashlib', '_codecs_cn') if importlib.util.find_spec(m)]\n"
+        "try:\n    'x'.encode('gbk')\nexcept LookupError:\n    gbk = False\nelse:\n    gbk = True\n"
+        "json.dump([present, gbk, hashlib.sha256(b'').hexdigest()[:8]], open('out', 'w'))\n"
+    )
+    slot = tmp_path / "slot"
+    assert run_in_slot(project, slot, script=script).returncode == 0, diagnostics(
+        slot, subprocess.CompletedProcess([], 1, "", "")
+    )
+    assert json.loads((slot / "out").read_text()) == [[], False, "e3b0c442"]
+
+
+@needs_root
+def test_an_unwritable_project_dir_falls_back_to_the_slot(worker_dir):
+    base = Path(tempfile.mkdtemp(prefix="pymw-unwritable-"))  # pytest's tmp dirs are 0700
+    try:
+        base.chmod(0o755)
+        project = base / "project"
+        project.mkdir()
+        shutil.copy2(worker_dir / EXE, project / EXE)
+        shutil.copy2(worker_dir / ZIP, project / ZIP)
+        slot = base / "slot"
+        slot.mkdir()
+        os.chown(slot, NOBODY, NOBODY)
+        result = run_in_slot(
+            project, slot, preexec_fn=lambda: os.setuid(NOBODY), capture_output=True
+        )
+        assert result.returncode == 0, diagnostics(slot, result)
+        assert not (project / "pyboinc-cache").exists()
+        assert len(list((slot / "pyboinc-cache").iterdir())) == 1
+    finally:
+        shutil.rmtree(base)
+
+
 # ----------------------------------------------------------------------------- chroots
 
+BEHAVES_LIKE_PYTHON = """\
+import concurrent.futures, json, multiprocessing, subprocess, sys
 
-def run_in_chroot(root: Path, slot_in_root: str) -> subprocess.CompletedProcess:
-    proc = root / "proc"
-    proc.mkdir(exist_ok=True)
-    subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
 
+def square(x):
+    return x * x
+
+
+def main():
+    code = "import json, sys; print(json.dumps([sys.argv, sys.executable]))"
+    # A worker that took the child for a new task would wait 35 s on boinc_lockfile.
+    child = subprocess.run([sys.executable, "-c", code, "arg"], capture_output=True,
+                           text=True, timeout=20)
+    result = {"child": json.loads(child.stdout), "executable": sys.executable}
+    for method in ("spawn", "forkserver"):
+        context = multiprocessing.get_context(method)
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+            result[method] = list(pool.map(square, range(5)))
+    with open(sys.argv[2], "w") as handle:
+        json.dump(result, handle)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+KILLED_WHILE_BUSY = """\
+import concurrent.futures, multiprocessing, subprocess, sys, time
+
+
+def nap(_):
+    time.sleep(600)
+
+
+if __name__ == "__main__":
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    context = multiprocessing.get_context("forkserver")
+    pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=context)
+    futures = [pool.submit(nap, i) for i in range(2)]
+    spawned = multiprocessing.get_context("spawn").Process(target=nap, args=(0,))
+    spawned.start()
+    time.sleep(2)  # the pool's processes are up
+    open("started", "w").write("ok")
+    time.sleep(600)
+"""
+
+# What a hardened host has: /proc, a noexec /tmp and /dev/shm (semaphores live there).
+CHROOT_MOUNTS = (
+    ("proc", "proc", "rw"),
+    ("tmpfs", "tmp", "noexec,nosuid,nodev"),
+    ("tmpfs", "dev/shm", "noexec,nosuid,nodev"),
+)
+
+
+@contextlib.contextmanager
+def mounted(root: Path):
+    done = []
+    try:
+        for kind, where, options in CHROOT_MOUNTS:
+            (root / where).mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["mount", "-t", kind, "-o", options, kind, str(root / where)], check=True
+            )
+            done.append(root / where)
+        yield
+    finally:
+        for where in reversed(done):
+            subprocess.run(["umount", str(where)], check=True)
+
+
+def start_in_chroot(root: Path, slot_in_root: str, **options) -> subprocess.Popen:
     def enter_root():  # in the child: like chroot(1), but into the slot, not "/"
         os.chroot(root)
         os.chdir(slot_in_root)
 
-    try:
-        # staticx needs a writable temp dir before Python starts: the slot is one.
-        return subprocess.run(
-            [f"{slot_in_root.rstrip('/')}/{EXE}", "task.py", ZIP, "in", "out"],
-            preexec_fn=enter_root,
-            env={"TMPDIR": slot_in_root, "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        subprocess.run(["umount", str(proc)], check=True)
-
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chroot and mount need root")
-
-
-@needs_root
-def test_runs_in_an_empty_root(worker_dir, tmp_path):
-    """Only the exe, the zip, the script, the input and /proc: nothing of the host."""
-    root = make_slot(tmp_path / "root", worker_dir)
-    result = run_in_chroot(root, "/")
-    assert result.returncode == 0, diagnostics(root, result)
-    assert json.loads((root / "out").read_text()) == expected_output(tmp_path)
-    assert sorted(p.name for p in root.iterdir()) == sorted(
-        [
-            EXE,
-            ZIP,
-            "task.py",
-            "in",
-            "out",
-            "proc",
-            "stderr.txt",
-            "boinc_finish_called",
-            "boinc_lockfile",
-        ]
+    # No TMPDIR: the worker needs no temp dir, and /tmp is noexec.
+    return subprocess.Popen(
+        [f"{slot_in_root.rstrip('/')}/{EXE}", "task.py", ZIP, "in", "out"],
+        preexec_fn=enter_root,
+        env={"PATH": "/usr/bin:/bin"},
+        **options,
     )
+
+
+def run_in_chroot(root: Path, slot_in_root: str) -> subprocess.CompletedProcess:
+    with mounted(root):
+        process = start_in_chroot(
+            root, slot_in_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        stdout, stderr = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def processes_in(root: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "root") == str(root):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            pass
+    return found
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def debian_mirror() -> str:
@@ -313,15 +482,76 @@ def bullseye_root():
     return BULLSEYE_ROOT
 
 
-@needs_root
-def test_runs_on_glibc_2_31_without_python(worker_dir, bullseye_root, tmp_path):
-    assert not list((bullseye_root / "usr/bin").glob("python3*"))
-    assert (bullseye_root / "lib/x86_64-linux-gnu/libc-2.31.so").exists()
-    slot_name = f"pymw-slot-{os.getpid()}"
-    slot = make_slot(bullseye_root / slot_name, worker_dir)
+@pytest.fixture(params=["empty root", "glibc 2.31"])
+def chroot_slot(request, worker_dir, tmp_path):
+    """(root, slot dir in it, the slot as seen from inside): a root holding only the slot
+    (exe, zip, script, input) and the mounts, or a Debian 11 minbase chroot (glibc 2.31,
+    no Python)."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot and mount need root")
+    if request.param == "empty root":
+        root = tmp_path / "root"
+        yield root, make_slot(root / "slot", worker_dir), "/slot"
+        return
+    root = request.getfixturevalue("bullseye_root")
+    assert not list((root / "usr/bin").glob("python3*"))
+    assert (root / "lib/x86_64-linux-gnu/libc-2.31.so").exists()
+    name = f"pymw-slot-{os.getpid()}"
     try:
-        result = run_in_chroot(bullseye_root, f"/{slot_name}")
-        assert result.returncode == 0, diagnostics(slot, result)
-        assert json.loads((slot / "out").read_text()) == expected_output(tmp_path)
+        yield root, make_slot(root / name, worker_dir), f"/{name}"
     finally:
-        shutil.rmtree(slot)
+        shutil.rmtree(root / name)
+
+
+def test_runs_in_the_chroot(chroot_slot, tmp_path):
+    root, slot, inside = chroot_slot
+    result = run_in_chroot(root, inside)
+    assert result.returncode == 0, diagnostics(slot, result)
+    assert json.loads((slot / "out").read_text()) == expected_output(tmp_path)
+    expected = {
+        EXE,
+        ZIP,
+        "task.py",
+        "in",
+        "out",
+        "stderr.txt",
+        "boinc_finish_called",
+        "boinc_lockfile",
+        "pyboinc-cache",
+        "tmp",
+    }
+    assert {p.name for p in slot.iterdir()} == expected
+
+
+def test_behaves_like_python_in_the_chroot(chroot_slot):
+    root, slot, inside = chroot_slot
+    (slot / "task.py").write_text(BEHAVES_LIKE_PYTHON)
+    result = run_in_chroot(root, inside)
+    assert result.returncode == 0, diagnostics(slot, result)
+    output = json.loads((slot / "out").read_text())
+    executable = output["executable"]
+    assert executable.startswith(f"{inside.rstrip('/')}/pyboinc-cache/")
+    assert output["child"] == [["-c", "arg"], executable]
+    assert output["spawn"] == output["forkserver"] == [0, 1, 4, 9, 16]
+
+
+def test_sigkill_leaves_no_process_and_no_file_in_the_chroot(chroot_slot):
+    """What BOINC does on abort: SIGKILL of the process it started, then it empties the
+    slot. Nothing of the task may run on, and nothing may stay outside the slot."""
+    root, slot, inside = chroot_slot
+    (slot / "task.py").write_text(KILLED_WHILE_BUSY)
+    with mounted(root):
+        task = start_in_chroot(root, inside, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_until(lambda: (slot / "started").exists(), 60), diagnostics(
+                slot, subprocess.CompletedProcess(task.args, task.poll())
+            )
+            assert len(processes_in(root)) >= 5  # task, sleeper, forkserver, pool, spawned
+            task.kill()
+            task.wait()
+            assert wait_until(lambda: not processes_in(root), 15), processes_in(root)
+            assert list((root / "tmp").iterdir()) == []
+            assert list((root / "dev/shm").iterdir()) == []
+        finally:
+            for pid in processes_in(root):
+                os.kill(pid, signal.SIGKILL)

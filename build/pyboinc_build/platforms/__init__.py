@@ -23,7 +23,7 @@ class PlatformModule(Protocol):
         """Names of the stdlib C extension modules to put into the executable."""
 
     def remove_rpaths(self, portable: bool) -> bool:
-        """Whether collected libraries must lose their RPATH (staticx refuses them)."""
+        """Whether collected libraries must lose their RPATH (RUNPATH hides bundled glibc)."""
 
     def make_portable(
         self, exe: Path, out: Path, data: PlatformData, progress: StepProgress
