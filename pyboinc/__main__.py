@@ -13,7 +13,7 @@ import sys
 if not getattr(sys, "frozen", False) and not sys.flags.safe_path:
     del sys.path[0]
 
-from pyboinc import interpreter  # noqa: E402 (after the sys.path fix, on purpose)
+from pyboinc import interpreter
 
 if interpreter.is_child():
     interpreter.child_main()

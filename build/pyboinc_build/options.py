@@ -103,6 +103,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--layers-only",
         action="store_true",
         help="build only the package layer and add it to the worker already in --out",
+    )
+    parser.add_argument(
         "--with-openssl",
         action="store_true",
         help="also freeze ssl and hashlib's OpenSSL backend (libssl, libcrypto: about 2.3 MB "
