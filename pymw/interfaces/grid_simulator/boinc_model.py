@@ -191,7 +191,7 @@ class BoincProject:
         self._startable = array("d")  # when its input files are on the host
         self._reportable = array("d")  # when its output is uploaded
         self._outcome: dict[int, contract.Outcome] = {}
-        self.turnarounds = array("d")  # per finished workunit: created to validated
+        self.turnarounds = array("d")  # per validated workunit: created to in the master
         self.completion_times = array("d")
         self._counts = dict.fromkeys(("sent", "errors", "timed_out", "wrong", "rpcs"), 0)
         self._cpu_total = 0.0
@@ -476,7 +476,6 @@ class BoincProject:
     def _ended(self, workunit: _Workunit, now: float) -> list[Completion]:
         """The workunit is over; the master has it after the assimilation delay."""
         workunit.done = True
-        self._outstanding -= 1
         if self.policy.assimilation_delay:
             self._push(now + self.policy.assimilation_delay, _ASSIMILATED, workunit.number)
             return []
@@ -484,6 +483,7 @@ class BoincProject:
 
     def _assimilated(self, number: int, now: float) -> list[Completion]:
         workunit = self._workunits[number]
+        self._outstanding -= 1
         if workunit.validated:
             self.turnarounds.append(now - workunit.created)
         self.completion_times.append(now)
