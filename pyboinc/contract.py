@@ -25,9 +25,7 @@ from there. It must never import pymw or the rest of pyboinc.
 """
 
 import contextvars
-import enum
 import io
-import json
 import os
 import sys
 import types
@@ -199,9 +197,23 @@ def _encoding_call() -> _CodecCall:
     return call
 
 
-# Made once: json.dumps/loads build an encoder or decoder on every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-_DECODER = json.JSONDecoder(object_hook=_from_json_object)
+_json_codecs = None  # (encoder, decoder, structural decoder): see _json
+
+
+def _json():
+    """json's encoder and decoders, made on first use and then kept (json.dumps/loads build
+    one on every call). json imports re and enum: milliseconds of every worker start that
+    a task which only parses its arguments should not pay."""
+    global _json_codecs
+    if _json_codecs is None:
+        import json
+
+        _json_codecs = (
+            json.JSONEncoder(separators=(",", ":")),
+            json.JSONDecoder(object_hook=_from_json_object),
+            json.JSONDecoder(object_hook=_from_json_structural),
+        )
+    return _json_codecs
 
 
 def encode(value, *, classes=_NO_CLASSES) -> bytes:
@@ -213,13 +225,13 @@ def encode(value, *, classes=_NO_CLASSES) -> bytes:
     """
     try:
         try:
-            return _ENCODER.encode(_to_json(value)).encode("utf-8")
+            return _json()[0].encode(_to_json(value)).encode("utf-8")
         except _NeedsCall:  # the value holds program classes or long bytes
             pass
         call = _CodecCall(classes, [])
         token = _current.set(call)
         try:
-            text = _ENCODER.encode(_to_json(value)).encode("utf-8")
+            text = _json()[0].encode(_to_json(value)).encode("utf-8")
         finally:
             _current.reset(token)
     except RecursionError:
@@ -246,7 +258,7 @@ def decode(data, *, classes=_NO_CLASSES, max_bytes: int | None = None):
             token = _current.set(_CodecCall(classes, buffers))
         elif classes:
             token = _current.set(_CodecCall(classes, ()))
-        decoder = _STRUCTURAL_DECODER if classes is STRUCTURAL else _DECODER
+        decoder = _json()[2] if classes is STRUCTURAL else _json()[1]
         return decoder.decode(str(data, "utf-8"))
     except ContractError:
         raise
@@ -376,7 +388,8 @@ def _to_json_other(value):
     stdlib = _STDLIB_ENCODERS.get((module, kind.__qualname__))
     if stdlib is not None and getattr(sys.modules.get(module), kind.__qualname__, None) is kind:
         return stdlib(value)
-    if isinstance(value, enum.Enum):
+    enum = sys.modules.get("enum")  # not imported: value is no Enum member
+    if enum is not None and isinstance(value, enum.Enum):
         return _enum_to_json(value)
     if isinstance(value, type):
         return _class_to_json(value)
@@ -523,6 +536,8 @@ def _enum_to_json(member):
 
 
 def _decode_enum(payload):
+    import enum
+
     kind, key = _program_class(payload, _TAG_ENUM, lambda kind: issubclass(kind, enum.Enum))
     if type(key) is str and key in kind.__members__:
         return kind.__members__[key]
@@ -971,9 +986,6 @@ def _from_json_structural(obj):
         if neutral is not None:
             return neutral(payload)
     return _from_json_object(obj)
-
-
-_STRUCTURAL_DECODER = json.JSONDecoder(object_hook=_from_json_structural)
 
 
 # ------------------------------------------------------- trusted codec: pickle (opt-in)

@@ -24,9 +24,14 @@ The app version (BOINC) or the manifest (`-c`) decides which layers a task gets,
 master writes them there.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-from collections.abc import Callable, Iterable
+
+TYPE_CHECKING = False  # not typing's, nor collections.abc: a task's start-up pays for both
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 SEPARATOR = ","  # in the stdlib-zip argument; never in a logical name or a build's path
 CACHE_DIR = "pymw-layer-cache"

@@ -27,6 +27,8 @@ The same code runs under a normal Python (`python -m pyboinc ...`), which is how
 tested without freezing.
 """
 
+from __future__ import annotations  # verify.Trust is defined on first use
+
 import os
 import sys
 
@@ -77,15 +79,17 @@ def _exit_status(code) -> int:
     return contract.EXIT_TASK_FAILED
 
 
-def slot_importable(invocation: contract.Invocation, script: str, stdlib_zip: str) -> bool | None:
+def slot_importable(
+    invocation: contract.Invocation, script: str, stdlib_zip: str, trusted: verify.Trust | None
+) -> bool | None:
     """Whether the script's folder may go on sys.path; None, with the reason on stderr,
     when this worker trusts a key (it was built with one) and refuses the task: a script
     not signed with that key, or a stdlib zip other than the one it was built with.
 
     A worker without a key refuses nothing, and its scripts import from their folder as
     under `python script.py`; a signed script must ask (`signature.SLOT_IMPORTS_LINE`).
+    `trusted` is `verify.trust()`.
     """
-    trusted = verify.trust()
     if trusted is None:
         return True
     try:
@@ -102,10 +106,10 @@ def slot_importable(invocation: contract.Invocation, script: str, stdlib_zip: st
     return signature.asks_for_slot_imports(covered)
 
 
-def add_layers(paths: list, stdlib_zip: str) -> int:
+def add_layers(paths: list, stdlib_zip: str, trusted: verify.Trust | None) -> int:
     """Put the package layers on sys.path after the stdlib zip (`pyboinc.layers`); a
-    signing worker first refuses those it was not built with (by sha256, `pyboinc.verify`)."""
-    trusted = verify.trust()
+    signing worker (`trusted`, from `verify.trust()`) first refuses those it was not built
+    with (by sha256, `pyboinc.verify`)."""
     check = None
     if trusted is not None:
 
@@ -164,11 +168,14 @@ def main(argv: list | None = None) -> int:
         if not os.path.isfile(path):
             print(f"{PROGRAM}: no layer {name} (resolved to {path})", file=sys.stderr)
             return contract.EXIT_BAD_INVOCATION
-    slot_imports = slot_importable(invocation, script, stdlib_zip)
+    # Looked up once: after add_stdlib_zip, a lookup would read the zip's whole directory
+    # (pyboinc's __path__ then holds the zip), milliseconds of every start.
+    trusted = verify.trust()
+    slot_imports = slot_importable(invocation, script, stdlib_zip, trusted)
     if slot_imports is None:
         return contract.EXIT_SCRIPT_REFUSED
     add_stdlib_zip(stdlib_zip)
-    status = add_layers(layer_paths, stdlib_zip)
+    status = add_layers(layer_paths, stdlib_zip, trusted)
     if status != contract.EXIT_OK:
         return status
     if slot_imports:  # last: a file sent with the task can add a module, never replace one

@@ -10,11 +10,9 @@ that do not check; and it travels inside the script, so no engine needs a second
 
 The master (`pymw.signing`) writes the line and the worker (`pyboinc.verify`) checks it,
 both through this module, so the format lives in one place. No cryptography here, and only
-the standard library: the frozen worker imports it.
+the standard library: the frozen worker imports it (base64 only when it checks a
+signature: base64 imports re, milliseconds of every task's start-up).
 """
-
-import base64
-import binascii
 
 PREFIX = b"# pymw-signature: ed25519 "
 SIGNATURE_BYTES = 64
@@ -38,6 +36,8 @@ def append_signature(covered: bytes, signature: bytes) -> bytes:
     """The signed script: `covered` (see covered_bytes) and the signature line."""
     if len(signature) != SIGNATURE_BYTES or not covered.endswith(b"\n"):
         raise ValueError("need a 64-byte signature of bytes that end with a newline")
+    import base64
+
     return covered + PREFIX + base64.b64encode(signature) + b"\n"
 
 
@@ -48,6 +48,9 @@ def split(signed: bytes) -> tuple[bytes, bytes]:
     covered, line = signed[:start], signed[start:]
     if not line.startswith(PREFIX):
         raise SignatureError("it is not signed (its last line is not `# pymw-signature: ...`)")
+    import base64
+    import binascii
+
     try:
         signature = base64.b64decode(line[len(PREFIX) :].removesuffix(b"\n"), validate=True)
     except binascii.Error:

@@ -16,13 +16,21 @@ A worker without the module runs every script and every file, as before signing 
 The build writes the module with `trusted_key_module_source` (see
 `build/pyboinc_build/signing.py`); the signature line's format is `pyboinc.signature`;
 libsodium checks the signature (`pyboinc.libsodium`).
+
+Every task imports this module and asks `trust()`, so what only a signing worker uses is
+imported where it is used: `Trust` is defined on first use (`__getattr__`: dataclasses
+is about 10 ms of a task's start-up), libsodium and hashlib in the checks.
 """
 
-import dataclasses
-from collections.abc import Mapping
+from __future__ import annotations
 
 from pyboinc import signature
-from pyboinc.libsodium import SodiumError, verify_ed25519
+
+TYPE_CHECKING = False  # not typing's, nor collections.abc: a task's start-up pays for both
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pyboinc.verify import Trust  # defined by __getattr__
 
 TRUSTED_KEY_MODULE = "pyboinc._trusted_key"
 
@@ -31,13 +39,22 @@ class Refused(Exception):
     """A script or file this worker must not use; `str(error)` is the reason, for stderr.txt."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Trust:
-    """What a signing worker was built to trust (the generated `pyboinc._trusted_key`)."""
+def __getattr__(name: str):
+    if name != "Trust":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import dataclasses
 
-    public_key: bytes
-    files: Mapping[str, str]  # name -> sha256 hex: the stdlib zip and every layer
-    stdlib_zip: str  # the name in `files` of the stdlib zip
+    @dataclasses.dataclass(frozen=True)
+    class Trust:
+        """What a signing worker was built to trust (the generated `pyboinc._trusted_key`)."""
+
+        public_key: bytes
+        files: Mapping[str, str]  # name -> sha256 hex: the stdlib zip and every layer
+        stdlib_zip: str  # the name in `files` of the stdlib zip
+
+    Trust.__qualname__ = "Trust"
+    globals()["Trust"] = Trust
+    return Trust
 
 
 def trust() -> Trust | None:
@@ -48,6 +65,8 @@ def trust() -> Trust | None:
         if error.name != TRUSTED_KEY_MODULE:
             raise
         return None
+    from pyboinc.verify import Trust
+
     return Trust(PUBLIC_KEY, TRUSTED_FILES, STDLIB_ZIP)
 
 
@@ -103,6 +122,8 @@ def check_trusted_digest(digest: str, name: str, trusted: Trust) -> None:
 def check_script(script: bytes, public_key: bytes) -> bytes:
     """The covered bytes of `script`; Refused unless it ends with a valid signature by
     `public_key`."""
+    from pyboinc.libsodium import SodiumError, verify_ed25519
+
     try:
         covered, script_signature = signature.split(script)
     except signature.SignatureError as error:

@@ -17,25 +17,32 @@ ValueError naming the range. It works outside BOINC too (standalone mode: no
 Exit statuses are process exit statuses, 0-255: the client reads the low 8 bits of the
 process's status, so `finish(300)` would report 300 in boinc_finish_called and 44 to the
 client. It is refused instead.
+
+The records (`InitData`, `Options`, ...) are dataclasses, loaded on first use
+(`__getattr__`): dataclasses and the records' classes are 10-20 ms, and the worker imports
+this module before every task, also one that never asks for them.
 """
 
-import math as _math
+from __future__ import annotations
+
 import os as _os
 import sys as _sys
 import time as _time
 
-from pyboinc.boinc_api import _records
 from pyboinc.boinc_api._binding import Binding as _Binding
 from pyboinc.boinc_api._binding import BindingError, BoincError
 from pyboinc.boinc_api._binding import check as _check
-from pyboinc.boinc_api._records import (
-    GlobalPrefs,
-    HostInfo,
-    InitData,
-    Options,
-    ProxyInfo,
-    Status,
-)
+
+TYPE_CHECKING = False  # not typing's (see compiled_binding); left out of dir()
+if TYPE_CHECKING:
+    from pyboinc.boinc_api._records import (
+        GlobalPrefs,
+        HostInfo,
+        InitData,
+        Options,
+        ProxyInfo,
+        Status,
+    )
 
 __all__ = [
     "MAX_EXIT_STATUS",
@@ -98,11 +105,39 @@ _INIT_DATA_FILE = "init_data.xml"  # INIT_DATA_FILE
 _MAX_PATH = 4096
 _TRICKLE_BUFFER = 64 * 1024
 _SHORT_STRING = 256  # char[256] buffers in boinc_api.cpp (graphics URL, message prefix)
+_INFINITY = float("inf")  # not math.inf: math is a shared library to load in the worker
 
-_options_in_force: Options | None = None  # set by the first init call
+_RECORDS = frozenset({"GlobalPrefs", "HostInfo", "InitData", "Options", "ProxyInfo", "Status"})
+# What the first init call set: None before it, and _BOINC_DEFAULTS for init()'s
+# boinc_init (the options of Options(), which is built only when asked for).
+_BOINC_DEFAULTS = object()
+_options_in_force: Options | object | None = None
 _initial_cpu_time: float | None = None  # APP_INIT_DATA.wu_cpu_time: earlier episodes
 _timer_callback = None
 _timer_installed = False
+
+
+def __getattr__(name: str):
+    if name not in _RECORDS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from pyboinc.boinc_api import _records
+
+    record = globals()[name] = getattr(_records, name)
+    return record
+
+
+def __dir__() -> list[str]:
+    # The API and the private names, the records included before their first use.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("_"))})
+
+
+def _options() -> Options | None:
+    """The options in force (None before the first init call)."""
+    if _options_in_force is _BOINC_DEFAULTS:
+        from pyboinc.boinc_api._records import Options
+
+        return Options()
+    return _options_in_force
 
 
 def _lib():
@@ -129,12 +164,12 @@ def _flush_streams() -> None:
             pass
 
 
-def _number(call: str, name: str, value, low: float, high: float = _math.inf) -> float:
+def _number(call: str, name: str, value, low: float, high: float = _INFINITY) -> float:
     """`value` as a float within [low, high], else a ValueError naming the call and range."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"boinc.{call}: {name} must be a number, not {type(value).__name__}")
     if not low <= value <= high:  # also refuses NaN
-        bounds = f"in [{low:g}, {high:g}]" if high != _math.inf else f">= {low:g}"
+        bounds = f"in [{low:g}, {high:g}]" if high != _INFINITY else f">= {low:g}"
         raise ValueError(f"boinc.{call}: {name} must be {bounds}, not {value!r}")
     return float(value)
 
@@ -166,7 +201,14 @@ def init() -> None:
     Idempotent: the worker calls it before the script runs, and a script that calls it
     again (as BOINC's examples do) changes nothing.
     """
-    init_options(Options())
+    global _options_in_force
+    if _options_in_force is None:  # boinc_init: boinc_init_options(Options()) in C
+        _check("init", _lib().boinc_init())
+        _options_in_force = _BOINC_DEFAULTS
+    elif _options_in_force is not _BOINC_DEFAULTS:
+        from pyboinc.boinc_api._records import Options
+
+        init_options(Options())
 
 
 def init_options(options: Options) -> None:
@@ -177,17 +219,20 @@ def init_options(options: Options) -> None:
     multi_thread cannot change then: on Unix it forks the process at init.
     """
     global _options_in_force
+    from pyboinc.boinc_api._records import Options
+
     if not isinstance(options, Options):
         raise TypeError(f"boinc.init_options: options must be boinc.Options, not {options!r}")
-    if options == _options_in_force:
+    in_force = _options()
+    if options == in_force:
         return
     lib = _lib()
     raw = _ffi().new("BOINC_OPTIONS*")
     for name, value in vars(options).items():
         setattr(raw, name, int(value))
-    if _options_in_force is None:
+    if in_force is None:
         _check("init_options", lib.boinc_init_options(raw))
-    elif options.multi_thread != _options_in_force.multi_thread:
+    elif options.multi_thread != in_force.multi_thread:
         raise RuntimeError(
             "boinc.init_options: multi_thread can be chosen only by the first init call "
             "(BOINC forks the process there); the BOINC runtime is already initialised"
@@ -200,6 +245,8 @@ def init_options(options: Options) -> None:
 def init_parallel() -> None:
     """boinc_init_parallel: init_options with multi_thread set (BOINC's shortcut)."""
     global _options_in_force
+    from pyboinc.boinc_api._records import Options
+
     if _options_in_force is None:
         _check("init_parallel", _lib().boinc_init_parallel())
         _options_in_force = Options(multi_thread=True)
@@ -372,6 +419,8 @@ def _on_timer() -> None:
 
 
 def get_status() -> Status:
+    from pyboinc.boinc_api._records import Status
+
     lib = _lib()
     raw = _ffi().new("BOINC_STATUS*")
     _check("get_status", lib.boinc_get_status(raw))
@@ -433,7 +482,9 @@ def get_init_data() -> InitData:
             client_xml = client_file.read()
     except OSError:
         client_xml = None
-    return _records.parse_init_data(library_xml, client_xml)
+    from pyboinc.boinc_api._records import parse_init_data
+
+    return parse_init_data(library_xml, client_xml)
 
 
 def get_app_name() -> str:

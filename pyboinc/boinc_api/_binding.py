@@ -4,11 +4,15 @@ Only this package touches `ffi`/`lib`; everything else goes through the typed fu
 `pyboinc.boinc_api`.
 """
 
-import sys
-from types import ModuleType
+from __future__ import annotations
 
-from pyboinc.boinc_api import _declarations
+import sys
+
 from pyboinc.compiled_binding import CompiledBinding
+
+TYPE_CHECKING = False  # not typing's (see compiled_binding)
+if TYPE_CHECKING:
+    from types import ModuleType
 
 _REBUILD_HINT = (
     "rebuild it with `python -m pyboinc.boinc_api.build_binding` (needs libboinc-app-dev), "
@@ -51,6 +55,10 @@ class Binding(CompiledBinding):
 
     @staticmethod
     def _check_stamp(compiled_module) -> None:
+        # Imported here: only a source tree checks (the declarations import pathlib and
+        # hashlib, which the frozen worker's start would pay for nothing).
+        from pyboinc.boinc_api import _declarations
+
         compiled = compiled_module.ffi.string(compiled_module.lib.pyboinc_binding_stamp()).decode()
         expected = _declarations.binding_stamp()
         if compiled != expected:

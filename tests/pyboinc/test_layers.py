@@ -193,23 +193,23 @@ def test_the_runtime_refuses_a_corrupt_layer_with_exit_3(tmp_path):
 
 
 @pytest.mark.usefixtures("compiled_binding")
-def test_a_signing_worker_takes_only_the_layers_it_was_built_with(
-    tmp_path, monkeypatch, capsys, clean_sys_path
-):
+def test_a_signing_worker_takes_only_the_layers_it_was_built_with(tmp_path, capsys, clean_sys_path):
     import hashlib
 
     from pyboinc import contract, runtime, verify
 
     layer = make_layer(tmp_path / "1.00_layered-1.0_cp311_x86_64-pc-linux-gnu.zip")
     built = {layer.name: hashlib.sha256(layer.read_bytes()).hexdigest(), "stdlib.zip": "0" * 64}
-    monkeypatch.setattr(verify, "trust", lambda: verify.Trust(b"\0" * 32, built, "stdlib.zip"))
-    assert runtime.add_layers([str(layer)], "stdlib.zip") == contract.EXIT_OK
+    trusted = verify.Trust(b"\0" * 32, built, "stdlib.zip")
+    assert runtime.add_layers([str(layer)], "stdlib.zip", trusted) == contract.EXIT_OK
     assert len(trees(tmp_path)) == 1
 
     make_layer(layer, value=666)  # same name, other content
-    assert runtime.add_layers([str(layer)], "stdlib.zip") == contract.EXIT_SCRIPT_REFUSED
+    assert runtime.add_layers([str(layer)], "stdlib.zip", trusted) == contract.EXIT_SCRIPT_REFUSED
     stranger = make_layer(tmp_path / "other.zip")
-    assert runtime.add_layers([str(stranger)], "stdlib.zip") == contract.EXIT_SCRIPT_REFUSED
+    assert (
+        runtime.add_layers([str(stranger)], "stdlib.zip", trusted) == contract.EXIT_SCRIPT_REFUSED
+    )
     refusals = capsys.readouterr().err.splitlines()
     assert refusals[0].startswith("pymw worker: refusing a layer: its content is not the ")
     assert "built without a file other.zip" in refusals[1]

@@ -214,6 +214,23 @@ def test_dir_shows_only_the_api(tmp_path):
     assert not {"os", "sys", "time", "Binding", "dataclasses"} & set(result.stdout.split())
 
 
+def test_init_leaves_the_records_and_their_imports_for_first_use(tmp_path):
+    # The worker imports this module and calls init() before every task: a task that
+    # never reads a record must not pay for dataclasses (with inspect, ast, dis) or typing.
+    code = PRELUDE + (
+        "import sys\n"
+        "boinc.init()\n"
+        "print(sorted({'dataclasses', 'typing'} & set(sys.modules)))\n"
+        "options = boinc.Options(multi_process=True)\n"
+        "boinc.init_options(options)\n"
+        "boinc.init()\n"
+        "print(type(options).__module__, boinc.get_init_data().checkpoint_period > 0)"
+    )
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "pyboinc.boinc_api._records True"]
+
+
 def _c_api_names() -> set[str]:
     header = Path(os.environ.get("BOINC_INCLUDE_DIR", "/usr/include/boinc")) / "boinc_api.h"
     api = header.read_text().split("API ENDS HERE")[0]
