@@ -90,6 +90,18 @@ def activate(
     return trees
 
 
+def sweep_beside(stdlib_zip: str) -> None:
+    """Sweep the layer cache beside the stdlib zip on a start that uses no layer: once BOINC
+    has removed a project's last app version with layers, no start that uses one is left
+    to clean up after it (`activate` sweeps on the others). One stat when there is none."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(stdlib_zip)), CACHE_DIR)
+    if os.path.isdir(cache):
+        try:
+            remove_orphans(cache)
+        except OSError:  # another slot is sweeping it, or it went meanwhile: theirs to do
+            pass
+
+
 def _stamp_path(source: str, cache: str) -> str:
     return os.path.join(cache, os.path.basename(source) + _STAMP_SUFFIX)
 

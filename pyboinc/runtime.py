@@ -110,6 +110,9 @@ def add_layers(paths: list, stdlib_zip: str, trusted: verify.Trust | None) -> in
     """Put the package layers on sys.path after the stdlib zip (`pyboinc.layers`); a
     signing worker (`trusted`, from `verify.trust()`) first refuses those it was not built
     with (by sha256, `pyboinc.verify`)."""
+    if not paths:
+        layers.sweep_beside(stdlib_zip)
+        return contract.EXIT_OK
     check = None
     if trusted is not None:
 

@@ -7,12 +7,11 @@ distinct set of files is archived once per master and shared by all its tasks.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from .digests import short_digest
 from .errors import UserError
 
 
@@ -54,8 +53,9 @@ class DataArchives:
             for path, name in entries
         )
         if key not in self._made:
-            digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
-            target = self._directory / f"pymw_data_{digest}.zip"
+            import zipfile  # only when a task has data files: it costs the master memory
+
+            target = self._directory / f"pymw_data_{short_digest(repr(key).encode())}.zip"
             self._directory.mkdir(parents=True, exist_ok=True)
             with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
                 for path, name in entries:

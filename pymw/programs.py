@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING
 from pyboinc import contract
 
 from . import shipping
+from .digests import short_digest
 from .errors import UserError
 from .interfaces.base import Program
 from .signing import sign_script
@@ -100,11 +99,13 @@ def _script(name: str, function_name: str, code: str, future: str = "") -> str:
 
 @functools.cache
 def _contract_source() -> str:
-    return inspect.getsource(contract)
+    # From the loader rather than inspect.getsource, which also keeps the file's lines
+    # in linecache for the master's whole life.
+    return contract.__spec__.loader.get_source(contract.__name__)
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return short_digest(text.encode("utf-8"))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -25,13 +25,13 @@ import __future__
 
 import enum
 import functools
+import importlib.machinery
 import inspect
 import math
 import os
 import site
 import symtable
 import sys
-import sysconfig
 import textwrap
 import types
 from collections.abc import Callable, Iterable
@@ -49,6 +49,9 @@ _LITERAL_SCALARS = (type(None), bool, int, str, bytes)
 _MODULE_DUNDERS = frozenset(
     {"__name__", "__file__", "__doc__", "__builtins__", "__spec__", "__loader__", "__package__"}
 )
+# The files of a distribution's metadata folder that can name its top-level packages:
+# what importlib.metadata reads for `packages_distributions()`.
+_NAMING_FILES = ("top_level.txt", "RECORD", "installed-files.txt", "SOURCES.txt")
 
 
 @dataclass
@@ -294,7 +297,7 @@ def worker_can_import(module_name: str) -> bool:
     elif _import_root(module_name, filename) in _importable_roots():
         return True
     # Last, as it reads every installed distribution's metadata (megabytes, once).
-    return top in _installed_top_level_names()
+    return _may_be_installed(top) and top in _installed_top_level_names()
 
 
 def _import_root(module_name: str, filename: str) -> str:
@@ -316,10 +319,13 @@ def _importable_roots() -> set[str]:
 @functools.cache
 def _standard_roots() -> frozenset[str]:
     """The interpreter's own folders: the standard library (with its zip and extension
-    modules) and site-packages. Every worker of this interpreter has them."""
-    paths = sysconfig.get_paths()
-    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    roots.update(site.getsitepackages())
+    modules) and site-packages. Every worker of this interpreter has them.
+
+    The standard library is the folder `os` came from, not `sysconfig.get_paths()`: that
+    loads the interpreter's whole build configuration, over half a megabyte of the master's
+    memory, for one folder name.
+    """
+    roots = {os.path.dirname(os.__file__), *site.getsitepackages()}
     if site.ENABLE_USER_SITE:
         roots.add(site.getusersitepackages())
     prefixes = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
@@ -327,6 +333,54 @@ def _standard_roots() -> frozenset[str]:
         path for path in sys.path if path and os.path.realpath(path).startswith(tuple(prefixes))
     )
     return frozenset(os.path.realpath(root) for root in roots)
+
+
+@functools.cache
+def _may_be_installed(top: str) -> bool:
+    """False only when no distribution's metadata on sys.path mentions `top` at all.
+
+    A cheap exact "no" before `_installed_top_level_names`: importing importlib.metadata
+    and parsing every distribution's metadata costs the master about 3.5 MB, for what is
+    most often a script's own module that no distribution names. A distribution naming
+    `top` has it verbatim in one of `_NAMING_FILES`. What this scan cannot read (a zip on
+    sys.path, a custom distribution finder) answers "maybe".
+    """
+    if any(
+        hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder
+        for finder in sys.meta_path
+    ):
+        return True
+    for entry in sys.path:
+        folder = entry or os.curdir
+        if not os.path.isdir(folder):
+            if os.path.exists(folder):
+                return True
+            continue
+        if any(_mentions(metadata, top) for metadata in _metadata_folders(folder)):
+            return True
+    return False
+
+
+def _metadata_folders(folder: str) -> Iterable[str]:
+    """The distribution metadata folders importlib.metadata finds in one sys.path folder."""
+    in_egg = folder.lower().endswith(".egg")
+    for name in os.listdir(folder):
+        lower = name.lower()
+        if lower.endswith((".dist-info", ".egg-info")) or (in_egg and lower == "egg-info"):
+            yield os.path.join(folder, name)
+
+
+def _mentions(metadata: str, top: str) -> bool:
+    if not os.path.isdir(metadata):
+        return False
+    for name in _NAMING_FILES:
+        try:
+            with open(os.path.join(metadata, name), encoding="utf-8", errors="replace") as file:
+                if top in file.read():
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 @functools.cache

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +83,8 @@ def find_worker_app(app_dir: str | os.PathLike, app_args: Sequence[str] | str) -
     manifest = load_manifest(os_dir)
     executables = _files_with_role(manifest, "executable")
     if not executables or manifest.get("os") != host_os():
+        import platform
+
         raise UserError(
             f"no executable for {host_os()} ({platform.machine()}) in {os_dir}; {BUILD_HINT}"
         )

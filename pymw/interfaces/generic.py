@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import secrets
 import shlex
 import shutil
 import subprocess
@@ -252,7 +251,8 @@ class GenericInterface:
         environment["PYTHONPATH"] = os.pathsep.join(
             filter(None, [_PACKAGE_ROOT, environment.get("PYTHONPATH")])
         )
-        worker_dir = self._root / f"worker-{index}-{secrets.token_hex(3)}"
+        # os.urandom, not secrets: secrets loads OpenSSL, megabytes of the master's RSS
+        worker_dir = self._root / f"worker-{index}-{os.urandom(3).hex()}"
         worker_dir.mkdir()
         command = [
             self.python_loc,

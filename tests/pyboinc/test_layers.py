@@ -83,6 +83,29 @@ def test_a_tree_whose_zip_is_gone_is_removed_by_the_next_start(tmp_path, clean_s
     assert not (tmp_path / CACHE / f"{old.name}.sha256").exists()
 
 
+@pytest.mark.usefixtures("compiled_binding")
+def test_a_start_without_layers_sweeps_the_trees_of_removed_app_versions(tmp_path, clean_sys_path):
+    """BOINC removed the last app version with a layer: a layer-free task cleans up."""
+    project = tmp_path / "projects" / "example"
+    project.mkdir(parents=True)
+    gone = make_layer(project / "1.00_layered-1.0.zip")
+    [tree] = layers.activate([str(gone)], after="x")
+    gone.unlink()
+    with zipfile.ZipFile(project / "1.00_python311.zip", "w"):
+        pass
+    slot = tmp_path / "slot"
+    slot.mkdir()
+    (slot / "stdlib.zip").write_text(
+        "<soft_link>../projects/example/1.00_python311.zip</soft_link>\n"
+    )
+    (slot / "task.py").write_text("")
+    (slot / "in").write_text("")
+    result = run_worker(slot, "task.py", "stdlib.zip", "in", "out")
+    assert result.returncode == 0, (slot / "stderr.txt").read_text()
+    assert not os.path.exists(tree)
+    assert os.listdir(project / CACHE) == []
+
+
 def test_several_slots_starting_at_once_share_one_tree(tmp_path):
     layer = make_layer(
         tmp_path / "layer.zip", extra=[(f"layered/m{i}.py", "x = 1\n" * 2000) for i in range(200)]
