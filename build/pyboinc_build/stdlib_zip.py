@@ -8,6 +8,9 @@
 import dataclasses
 import importlib._bootstrap_external as bootstrap_external
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 import sysconfig
 import zipfile
@@ -78,6 +81,42 @@ def build(
     optimize: int = 0,
     source_root: Path | None = None,
 ) -> ZipReport:
+    """Build the zip in a fresh interpreter with a fixed hash seed.
+
+    marshal's bytes depend on the compiling process: it writes a back-reference only for
+    objects referenced more than once, counted by refcount, and sets keep their hash
+    order. In a process that has imported much else (a test session, an IDE), the same
+    source compiled to other .pyc bytes, and BOINC files are immutable under one name.
+    """
+    request = {
+        "out_path": str(out_path),
+        "excluded_packages": sorted(excluded_packages),
+        "compression": compression,
+        "optimize": optimize,
+        "source_root": None if source_root is None else str(source_root),
+    }
+    result = subprocess.run(
+        [sys.executable, __file__, json.dumps(request)],
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        from pyboinc_build.errors import BuildStepError  # not in the fresh interpreter
+
+        raise BuildStepError(f"building the stdlib zip failed:\n{result.stderr[-2000:]}")
+    made = json.loads(result.stdout)
+    return ZipReport(Path(made["path"]), made["modules"], made["size"], tuple(made["skipped"]))
+
+
+def _build_here(
+    out_path: Path,
+    *,
+    excluded_packages,
+    compression: str,
+    optimize: int,
+    source_root: Path | None,
+) -> ZipReport:
     if source_root is None:
         source_root = stdlib_dir()
         excluded_packages = {*excluded_packages, *frozen_in_every_worker()}
@@ -99,3 +138,12 @@ def build(
             archive.writestr(info, pyc, compresslevel=9 if compression == "deflated" else None)
             modules += 1
     return ZipReport(out_path, modules, out_path.stat().st_size, tuple(skipped))
+
+
+if __name__ == "__main__":  # the fresh interpreter of `build`
+    asked = json.loads(sys.argv[1])
+    root = asked.pop("source_root")
+    done = _build_here(
+        Path(asked.pop("out_path")), source_root=Path(root) if root else None, **asked
+    )
+    print(json.dumps({**dataclasses.asdict(done), "path": str(done.path)}))

@@ -48,12 +48,16 @@ TASK_SCRIPT = textwrap.dedent(
         except (ValueError, RuntimeError, NotImplementedError, boinc.BoincError) as error:
             report[name] = f"{type(error).__name__}: {error}"
 
-    def retry(call):  # the client empties the app-status channel once a second
-        for _ in range(40):
+    def retry(call):
+        # The client empties the app-status channel about once a second, and the app's own
+        # timer thread refills it each second: on a busy host the free moment in between
+        # can be short, so look often, and long enough.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             try:
                 return call()
             except boinc.BoincError:
-                time.sleep(0.1)
+                time.sleep(0.01)
         return call()
 
     boinc.init()  # the runtime has called it already: a no-op
