@@ -48,6 +48,14 @@ def extension_names(directory: Path, suffixes: tuple[str, ...], excluded) -> lis
     return sorted(n for n in names if not any(fnmatch.fnmatch(n, p) for p in excluded))
 
 
+def lib_dynload_extensions(data: PlatformData) -> list[str]:
+    """The stdlib extension modules of a Unix interpreter (its lib-dynload folder)."""
+    import sysconfig
+
+    folder = Path(sysconfig.get_config_var("DESTSHARED"))
+    return extension_names(folder, (".so",), data.excluded_extensions)
+
+
 def _registry() -> dict[str, PlatformModule]:
     # Keyed by OS name: each module is named after its platforms/<os>/ folder.
     from pyboinc_build.platforms import apple, linux, windows

@@ -7,7 +7,7 @@ import sysconfig
 from pathlib import Path
 
 from pyboinc_build.platform_data import PlatformData
-from pyboinc_build.platforms import extension_names, require_native
+from pyboinc_build.platforms import lib_dynload_extensions, require_native
 from pyboinc_build.progress import StepProgress
 
 
@@ -16,9 +16,7 @@ def check_host(data: PlatformData) -> None:
 
 
 def extension_modules(data: PlatformData) -> list[str]:
-    return extension_names(
-        Path(sysconfig.get_config_var("DESTSHARED")), (".so",), data.excluded_extensions
-    )
+    return lib_dynload_extensions(data)
 
 
 def remove_rpaths(portable: bool) -> bool:

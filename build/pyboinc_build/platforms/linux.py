@@ -17,13 +17,12 @@ import os
 import shutil
 import struct
 import subprocess
-import sysconfig
 import tarfile
 from pathlib import Path
 
 from pyboinc_build.errors import BuildStepError
 from pyboinc_build.platform_data import REPO_ROOT, PlatformData
-from pyboinc_build.platforms import extension_names, require_native
+from pyboinc_build.platforms import lib_dynload_extensions, require_native
 from pyboinc_build.progress import StepProgress
 
 LAUNCHER_SOURCE = REPO_ROOT / "build" / "launcher" / "pyboinc_launcher.c"
@@ -44,9 +43,7 @@ def check_host(data: PlatformData) -> None:
 
 
 def extension_modules(data: PlatformData) -> list[str]:
-    return extension_names(
-        Path(sysconfig.get_config_var("DESTSHARED")), (".so",), data.excluded_extensions
-    )
+    return lib_dynload_extensions(data)
 
 
 def remove_rpaths(portable: bool) -> bool:
