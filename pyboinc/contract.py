@@ -1553,11 +1553,18 @@ def task_namespace(function) -> dict:
 
 
 def call_task(
-    function, args: tuple = (), kwargs: dict | None = None, *, codec: str = CODEC_JSON, classes=None
+    function,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    codec: str | None = CODEC_JSON,
+    classes=None,
 ) -> Outcome:
     """Call `function(*args, **kwargs)` with stdout/stderr captured and encode the output
     envelope with `codec` into `outcome.encoded`; never raises for task errors. Without
-    `kwargs`, those `args` carries (an `Arguments`) are used.
+    `kwargs`, those `args` carries (an `Arguments`) are used. `codec=None` encodes nothing:
+    for a call made in the master's own process (the grid simulator), whose outcome is
+    handed over as it is.
 
     `classes` defaults to the namespace the function was defined in, the task's code:
     what the worker may encode as program classes, and how its exceptions are named.
@@ -1577,7 +1584,8 @@ def call_task(
     finally:
         sys.stdout, sys.stderr = saved
     outcome.stdout, outcome.stderr = stdout.getvalue(), stderr.getvalue()
-    outcome.encoded = outcome.to_bytes(codec, classes)
+    if codec is not None:
+        outcome.encoded = outcome.to_bytes(codec, classes)
     return outcome
 
 

@@ -266,22 +266,21 @@ def task_call(functions: Functions, job: Job) -> TaskCall:
 
 
 def run_task(call: TaskCall, worker: SimWorker) -> tuple[float, contract.Outcome]:
-    """Call the task function with the worker; its return value is the CPU-seconds.
-
-    The outcome goes to the master as is, unencoded: the call ran here. A simulated
-    task's prints go to the master's own stdout.
+    """Call the task function with the worker, as a worker would (`contract.call_task`:
+    its prints are the task's stdout, its error the task's result); its return value is
+    the CPU-seconds. The outcome goes to the master unencoded: the call ran here.
     """
     if isinstance(call, BaseException):
-        return 0.0, contract.call_task(_raise, (call,))
+        return 0.0, contract.call_task(_raise, (call,), codec=None)
     function, args = call
-    try:
-        value = function(worker, *args, **args.kwargs)
-    except Exception as error:  # the task's error is that task's result, as on workers
-        return 0.0, contract.call_task(_raise, (error,))
+    outcome = contract.call_task(function, (worker, *args), args.kwargs, codec=None)
+    value = outcome.value
+    if not outcome.ok:
+        return 0.0, outcome
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         problem = TypeError(f"a simulated task returns its CPU-seconds (>= 0), got {value!r}")
-        return 0.0, contract.call_task(_raise, (problem,))
-    return float(value), contract.Outcome(True, value)
+        return 0.0, contract.call_task(_raise, (problem,), codec=None)
+    return float(value), outcome
 
 
 def _raise(error: BaseException) -> None:

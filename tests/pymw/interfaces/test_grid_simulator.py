@@ -25,6 +25,11 @@ def broken(worker):
     raise ZeroDivisionError("no work")
 
 
+def chatty(worker, work):
+    print(f"working on {work}")
+    return work
+
+
 def _run(interface, works, scheduler_func=None):
     with pymw.PyMW_Master(interface, scheduler_func=scheduler_func, show_progress=False) as master:
         with interface.hold():
@@ -102,6 +107,16 @@ def test_task_errors_and_bad_return_values_fail_that_task():
             master.get_result(master.submit_task(broken))
         with pytest.raises(TypeError, match="CPU-seconds"):
             master.get_result(master.submit_task(not_a_number))
+
+
+def test_a_simulated_task_prints_into_its_own_stdout(capsys):
+    """As on real workers: the task's prints are `task.stdout`, not the master's output."""
+    interface = GridSimulatorInterface([SimWorker("a", 1.0)])
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        task = master.submit_task(chatty, (3.0,))
+        assert master.get_result(task)[1] == 3.0
+    assert task.stdout == "working on 3.0\n"
+    assert "working on" not in capsys.readouterr().out
 
 
 def test_a_worker_that_leaves_mid_task_loses_it():
