@@ -4,6 +4,8 @@
 `pymw.Executor` is the same machinery as a `concurrent.futures.Executor`.
 """
 
+import importlib
+
 from . import errors
 from .errors import (
     BrokenMasterError,
@@ -14,14 +16,20 @@ from .errors import (
     UserError,
 )
 from .executor import Executor
-from .pymw import PyMW_MapReduce, PyMW_Master, PyMW_Task, TaskState
+from .tasks import PyMW_Task, TaskState
 
 __version__ = "1.0.0.dev0"
 
+# PyMW 0.4's face, imported on first use: a program on `pymw.Executor` does not need it.
+_FROM_PYMW = frozenset({"PyMW_MapReduce", "PyMW_Master"})
 
-def __getattr__(name: str) -> type:
+
+def __getattr__(name: str) -> object:
     if name == "WorkerLostError":  # made on first use: see pymw.errors
         return errors.WorkerLostError
+    if name in _FROM_PYMW or name == "pymw":
+        face = importlib.import_module(f"{__name__}.pymw")
+        return face if name == "pymw" else getattr(face, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

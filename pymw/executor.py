@@ -40,6 +40,7 @@ from .interfaces.base import Interface
 from .master import Master, SchedulerFunc
 from .signing import SigningKeySource
 from .submission import UnpicklableArgumentsError, start_master
+from .tasks import PyMW_Task
 
 # Masters of executors not shut down yet, drained at interpreter exit.
 _running_masters: weakref.WeakSet[Master] = weakref.WeakSet()
@@ -148,11 +149,15 @@ class Executor(concurrent.futures.Executor):
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         deadline = None if timeout is None else time.monotonic() + timeout
-        futures = [
-            self._submit(fn, tuple(columns), None, map_chunks=True)
-            for columns in _argument_columns(iterables, chunksize)
-        ]
-        return _results_in_order(futures, deadline)
+        self._check_open()
+        chunks: Iterable[tuple] = map(tuple, _argument_columns(iterables, chunksize))
+        if self._travels_pickled(fn):
+            chunks = _with_callable_column(fn, chunks)
+            fn = call_pickled
+        queued = self._submitter.submit_map(
+            fn, chunks, self._modules, self._dep_funcs, self._data_files
+        )
+        return _results_in_order([_future_of(task) for task in queued], deadline)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._shutdown_called = True
@@ -165,18 +170,21 @@ class Executor(concurrent.futures.Executor):
         """Counts of tasks by state and of workers, as `PyMW_Master.get_status()`."""
         return self._master.status()
 
-    def _submit(
-        self, fn: Callable, args: tuple, kwargs: dict | None, *, map_chunks: bool = False
-    ) -> concurrent.futures.Future:
+    def _check_open(self) -> None:
         if self._shutdown_called:
             raise RuntimeError("cannot schedule new futures after shutdown")
         if _interpreter_exiting:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        if self._master.codec == contract.CODEC_PICKLE and not _has_code(fn):
-            # No code to send (a bound method, a partial, a callable object): with
-            # pickles, the callable travels as the first argument of call_pickled.
-            args = ([fn] * len(args[0]), *args) if map_chunks and args else (fn, *args)
-            fn = call_pickled
+
+    def _travels_pickled(self, fn: Callable) -> bool:
+        """No code to send (a bound method, a partial, a callable object): with pickles,
+        the callable travels as the first argument of call_pickled."""
+        return self._master.codec == contract.CODEC_PICKLE and not _has_code(fn)
+
+    def _submit(self, fn: Callable, args: tuple, kwargs: dict | None) -> concurrent.futures.Future:
+        self._check_open()
+        if self._travels_pickled(fn):
+            fn, args = call_pickled, (fn, *args)
         try:
             task = self._submitter.submit(
                 fn,
@@ -185,16 +193,29 @@ class Executor(concurrent.futures.Executor):
                 self._dep_funcs,
                 self._data_files,
                 kwargs=kwargs,
-                map_chunks=map_chunks,
                 with_future=True,
                 collect=False,
             )
         except UnpicklableArgumentsError as error:
-            failed: concurrent.futures.Future = concurrent.futures.Future()
-            failed.set_exception(error.__cause__)
-            return failed
-        assert task.future is not None
-        return task.future
+            return _future_of(error)
+        return _future_of(task)
+
+
+def _future_of(queued: PyMW_Task | UnpicklableArgumentsError) -> concurrent.futures.Future:
+    """A queued task's future; for arguments that did not pickle, a future failed with
+    pickle's own error, as ProcessPoolExecutor's would be."""
+    if isinstance(queued, UnpicklableArgumentsError):
+        failed: concurrent.futures.Future = concurrent.futures.Future()
+        failed.set_exception(queued.__cause__)
+        return failed
+    assert queued.future is not None
+    return queued.future
+
+
+def _with_callable_column(fn: Callable, chunks: Iterable[tuple]) -> Iterator[tuple]:
+    """Chunks for call_pickled: `fn` itself as the first column, once per row."""
+    for columns in chunks:
+        yield ([fn] * len(columns[0]), *columns)
 
 
 def _has_code(fn: Callable) -> bool:

@@ -22,9 +22,9 @@ import logging
 import threading
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ SchedulerFunc = Callable[[list[PyMW_Task], list[Any]], tuple[PyMW_Task, Any]]
 SCHEDULER_WINDOW = 1000
 # Decoded outputs larger than this are refused: a hostile worker must not exhaust memory.
 DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
+
+_QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
 
 _live_masters: weakref.WeakSet[Master] = weakref.WeakSet()
 
@@ -164,8 +166,12 @@ class Master:
         self._changed = threading.Condition(self._lock)
         self._queue: deque[PyMW_Task] = deque()
         self._running: dict[int, PyMW_Task] = {}
-        self._uncollected: dict[int, PyMW_Task] = {}
-        self._counts = dict.fromkeys(TaskState, 0)
+        # Oldest first. An OrderedDict: popping a plain dict's first entry skips the holes
+        # that earlier pops left, which made collecting n tasks cost n² steps.
+        self._uncollected: OrderedDict[int, PyMW_Task] = OrderedDict()
+        # By the states' values, not the states: an Enum's hash runs Python code, and
+        # every task moves state a few times.
+        self._counts = {state.value: 0 for state in TaskState}
         self._wakeup_pending = False
         self._shutting_down = False
         self._cancel_pending = False
@@ -187,31 +193,56 @@ class Master:
         collect: bool = True,
     ) -> PyMW_Task:
         """Queue a task. `program=None` makes a composite task finished by `finish_task`."""
+        (task,) = self.submit_many(
+            program,
+            [input_bytes],
+            data_zip=data_zip,
+            name=name,
+            with_future=with_future,
+            collect=collect,
+        )
+        return task
+
+    def submit_many(
+        self,
+        program: Program | None,
+        inputs: Sequence[bytes],
+        *,
+        data_zip: Path | None = None,
+        name: str | None = None,
+        with_future: bool = False,
+        collect: bool = True,
+    ) -> list[PyMW_Task]:
+        """Queue a task of `program` per input, in order, taking the lock and waking the
+        dispatcher once for all of them (`Executor.map`'s chunks)."""
         with self._lock:
             if self._broken is not None:
                 raise BrokenMasterError(f"the master's engine failed: {self._broken}")
             if self._shutting_down:
                 raise RuntimeError("cannot submit a task after shutdown")
-            task_id = next(self._ids)
-            task = PyMW_Task(
-                task_id, name or None, program, input_bytes, data_zip, submit_time=time.time()
-            )
-            if with_future:
-                task.future = Future()
-            task.collect = collect
-            self._counts[TaskState.QUEUED] += 1
-            self._progress.add_total(1)
+            given_name = name or None
+            tasks = [
+                PyMW_Task(next(self._ids), given_name, program, input_bytes, data_zip)
+                for input_bytes in inputs
+            ]
+            for task in tasks:
+                if with_future:
+                    task.future = Future()
+                elif not collect:
+                    task.callbacks = []  # the submitter's callbacks take the result
+            self._progress.add_total(len(tasks))
             if program is None:
-                task.state = TaskState.RUNNING
-                self._counts[TaskState.QUEUED] -= 1
-                self._counts[TaskState.RUNNING] += 1
-                return task
-            self._queue.append(task)
+                for task in tasks:
+                    task.state = TaskState.RUNNING
+                self._counts[_RUNNING] += len(tasks)
+                return tasks
+            self._counts[_QUEUED] += len(tasks)
+            self._queue.extend(tasks)
             self._ensure_dispatcher()
             if not self._wakeup_pending:
                 self._wakeup_pending = True
                 self.interface.wakeup()
-        return task
+        return tasks
 
     def add_done_callback(self, task: PyMW_Task, callback: Callable[[PyMW_Task], None]) -> None:
         """Call `callback(task)` once the task is done (at once if it already is)."""
@@ -288,11 +319,12 @@ class Master:
                         "from task_list and one worker from worker_list"
                     )
                 del self._queue[window.index(task)]
-            # A requeued task (its worker died, or it was recalled) has a running future.
-            # A cancelled one leaves the worker's slot to the next task.
+            # A requeued task (its worker died, or it was recalled) has a running future:
+            # only a task never given to a worker has one to start. A cancelled one leaves
+            # the worker's slot to the next task.
             if (
                 task.future is not None
-                and not task.future.running()
+                and task.worker is None
                 and not task.future.set_running_or_notify_cancel()
             ):
                 self._move(task, TaskState.CANCELLED)
@@ -301,7 +333,6 @@ class Master:
             workers.remove(worker)
             task.attempts += 1
             task.worker = worker
-            task.start_time = task.start_time or time.time()
             self._move(task, TaskState.RUNNING)
             self._running[task.task_id] = task
             assignments.append((self._job_for(task), worker))
@@ -402,14 +433,17 @@ class Master:
             )
         except contract.ContractError as problem:
             if task.program is not None and task.program.function_name is None:
-                return completion.output, None  # a user script's own output format
+                # A user script's own output format, as bytes (an engine may hand over
+                # the bytearray it read the output into).
+                return bytes(completion.output), None
             return None, MalformedResultError(f"task {task.name}: malformed result: {problem}")
         return self._result_of(task, outcome)
 
     def _result_of(
         self, task: PyMW_Task, outcome: contract.Outcome
     ) -> tuple[Any, BaseException | None]:
-        task.stdout, task.stderr = outcome.stdout, outcome.stderr
+        if outcome.stdout or outcome.stderr:
+            task.stdout_stderr = (outcome.stdout, outcome.stderr)
         if outcome.ok:
             return outcome.value, None
         classes = getattr(task.program, "classes", None) or {}
@@ -417,9 +451,7 @@ class Master:
         return None, remote_exception(outcome, classes, task.worker, trusted=trusted)
 
     def _set_done(self, task: PyMW_Task, result: Any, error: BaseException | None) -> None:
-        task.result, task.error = result, error
-        task.finish_time = time.time()
-        task.progress = 1.0
+        task.result_or_error = result if error is None else error
         task.input_bytes = b""
         self._move(task, TaskState.FAILED if error is not None else TaskState.FINISHED)
         self._finish_bookkeeping(task)
@@ -431,18 +463,21 @@ class Master:
         self._changed.notify_all()
 
     def _move(self, task: PyMW_Task, state: TaskState) -> None:
-        self._counts[task.state] -= 1
-        self._counts[state] += 1
+        self._counts[task.state._value_] -= 1
+        self._counts[state._value_] += 1
         task.state = state
 
     def _notify_done(self, tasks: Sequence[PyMW_Task]) -> None:
         """Resolve futures and run callbacks outside the lock (they may submit tasks)."""
         for task in tasks:
-            if task.future is not None and not task.future.done():
-                if task.error is not None:
-                    task.future.set_exception(task.error)
-                else:
-                    task.future.set_result(task.result)
+            if task.future is not None:
+                try:
+                    if task.error is not None:
+                        task.future.set_exception(task.error)
+                    else:
+                        task.future.set_result(task.result)
+                except InvalidStateError:  # cancelled
+                    pass
             callbacks, task.callbacks = task.callbacks, None
             for callback in callbacks or ():
                 callback(task)
@@ -473,7 +508,7 @@ class Master:
                 task = self._pop_done(among)
                 if task is not None or not block:
                     return task
-                pending = self._counts[TaskState.QUEUED] + self._counts[TaskState.RUNNING]
+                pending = self._counts[_QUEUED] + self._counts[_RUNNING]
                 if among is None and not pending:
                     raise UserError("get_result: no task is pending; submit tasks first")
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -485,7 +520,7 @@ class Master:
         if among is None:
             if not self._uncollected:
                 return None
-            return self._uncollected.pop(next(iter(self._uncollected)))
+            return self._uncollected.popitem(last=False)[1]
         for task in among:
             if task.task_id in self._uncollected:
                 return self._uncollected.pop(task.task_id)
@@ -499,7 +534,7 @@ class Master:
     def status(self) -> dict[str, Any]:
         with self._lock:
             busy_workers = {id(task.worker) for task in self._running.values()}
-            counts = {state.value: count for state, count in self._counts.items()}
+            counts = dict(self._counts)
         counts["total"] = sum(counts.values())
         return {
             "tasks": counts,

@@ -30,7 +30,6 @@ import inspect
 import math
 import os
 import site
-import symtable
 import sys
 import textwrap
 import types
@@ -439,6 +438,8 @@ def _source(value: Any, task_name: str) -> str:
 
 def _global_names(source: str, future_annotations: bool) -> set[str]:
     """Module-level names a definition's source reads (or assigns with `global`)."""
+    import symtable  # here: a function sent by reference, the common case, never needs it
+
     names: set[str] = set()
     head = "from __future__ import annotations\n" if future_annotations else ""
     pending = [symtable.symtable(head + source, "<pymw task>", "exec")]

@@ -14,7 +14,6 @@ The signature line's format is `pyboinc.signature`, shared with the worker. cryp
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -143,6 +142,8 @@ def write_key_pair(out_dir: Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # here: every master imports this module, only `keygen` parses options
+
     parser = argparse.ArgumentParser(
         prog="python -m pymw.signing", description="Make keys for signed task scripts."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,7 +20,13 @@ from pyboinc import contract
 
 from .data_files import DataArchives
 from .errors import UserError
-from .interfaces.base import Interface, Program, SupportsWorkerSetup, WorkerSetup
+from .interfaces.base import (
+    InProcessInput,
+    Interface,
+    Program,
+    SupportsWorkerSetup,
+    WorkerSetup,
+)
 from .master import Master
 from .programs import program_from_function, program_from_script, signed
 from .signing import SigningKeySource, resolve_signing_key
@@ -27,6 +34,12 @@ from .tasks import PyMW_Task
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+# Executor.map's chunks go to the master in batches: the first small, so that the workers
+# start at once, the next ones growing to MAP_BATCH.
+MAP_FIRST_BATCH = 8
+MAP_BATCH = 32
 
 
 class UnpicklableArgumentsError(UserError):
@@ -57,18 +70,60 @@ class Submitter:
         input_from_file: bool = False,
         *,
         kwargs: dict[str, Any] | None = None,
-        map_chunks: bool = False,
         with_future: bool = False,
         collect: bool = True,
     ) -> PyMW_Task:
-        """Queue a task. With `map_chunks`, `input_data` holds argument columns and the
-        task runs the function over each row (see `program_from_function`)."""
-        program = self.program(executable, tuple(modules), tuple(dep_funcs), map_chunks)
+        """Queue a task."""
+        program = self.program(executable, tuple(modules), tuple(dep_funcs))
         data_zip = self._data_archive(tuple(data_files))
         input_bytes = self._input_bytes(program, input_data, input_from_file, data_zip, kwargs)
         return self.master.submit(
             program, input_bytes, data_zip=data_zip, with_future=with_future, collect=collect
         )
+
+    def submit_map(
+        self,
+        function: Callable,
+        chunks: Iterable[tuple],
+        modules: Iterable[str] = (),
+        dep_funcs: Iterable[Callable] = (),
+        data_files: Iterable[str | os.PathLike] = (),
+    ) -> list[PyMW_Task | UnpicklableArgumentsError]:
+        """Queue `Executor.map`'s chunks (argument columns), each a task with a future
+        that runs the function over each row (see `program_from_function`).
+
+        They go to the master in batches, one lock and one wakeup each, so the first
+        ones run while the next are encoded. A chunk whose arguments do not pickle has
+        its error in its place in the list, instead of a task.
+        """
+        program = self.program(function, tuple(modules), tuple(dep_funcs), True)
+        data_zip = self._data_archive(tuple(data_files))
+        queued: list[PyMW_Task | UnpicklableArgumentsError] = []
+        inputs: list[bytes] = []
+
+        def send() -> None:
+            if inputs:
+                queued.extend(
+                    self.master.submit_many(
+                        program, inputs, data_zip=data_zip, with_future=True, collect=False
+                    )
+                )
+                inputs.clear()
+                # Let the dispatcher, woken by this batch, take the GIL and send it out
+                # while the next batch is encoded; else it waits for this thread's switch
+                # interval (5 ms) while the workers idle.
+                time.sleep(0)
+
+        for columns in chunks:
+            try:
+                inputs.append(self._input_bytes(program, columns, False, data_zip))
+            except UnpicklableArgumentsError as error:
+                send()
+                queued.append(error)
+            if len(inputs) >= min(MAP_BATCH, MAP_FIRST_BATCH + len(queued)):
+                send()
+        send()
+        return queued
 
     def program(
         self, executable, modules: tuple, dep_funcs: tuple, map_chunks: bool = False
@@ -155,6 +210,8 @@ class Submitter:
                 f"input_data must be a tuple of arguments, e.g. (x,) for one argument; "
                 f"got {type(input_data).__name__}"
             )
+        if getattr(self.master.interface, "calls_in_process", False):
+            return InProcessInput.of(args, kwargs)  # nothing travels: nothing to encode
         pickled = self.master.codec == contract.CODEC_PICKLE
         try:
             return contract.encode_input(

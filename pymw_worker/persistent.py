@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import threading
-from typing import BinaryIO
 
 from . import frames, inbox, lifeline, records
 from .runner import TaskRunner
@@ -27,26 +26,27 @@ class Channel:
     """Replies to the master, written whole by one thread at a time (the loop, and the
     receiving thread answering recalls)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._lock = threading.Lock()
 
     def send(self, reply: records.Reply) -> None:
         with self._lock:
             try:
-                self._stream.writelines(reply.pieces())
-                self._stream.flush()
-            except (BrokenPipeError, ValueError):
+                frames.write_all(self._fd, reply.pieces())
+            except OSError:
                 lifeline.abandon(lambda: None)  # the master is gone: so are we
 
 
-def receive(source: BinaryIO, jobs: inbox.Inbox, channel: Channel, runner: TaskRunner) -> None:
-    """Feed the inbox from the master; when the master's pipe ends, stop everything.
+def receive(source: int, jobs: inbox.Inbox, channel: Channel, runner: TaskRunner) -> None:
+    """Feed the inbox from the master's pipe `source`; when it ends, stop everything.
 
     Reading ahead also keeps the master from blocking on a full pipe while a task runs.
     """
-    while (frame := frames.read(source)) is not None:
-        jobs.deliver(records.decode(frame), channel.send)
+    reader = frames.FrameReader(source)
+    while (received := reader.read()) is not None:
+        for frame in received:
+            jobs.deliver(records.decode(frame), channel.send)
     lifeline.abandon(runner.kill_child, 0)
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     # The channel to the master is the original stdout; fd 1 then points at stderr so
     # that a stray print from C code cannot corrupt the frames.
-    channel = Channel(os.fdopen(os.dup(1), "wb"))
+    channel = Channel(os.dup(1))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master handles Ctrl-C
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     lifeline.exit_with_parent(options.parent, runner.kill_child)
     jobs = inbox.Inbox()
     threading.Thread(
-        target=receive, args=(sys.stdin.buffer, jobs, channel, runner), daemon=True
+        target=receive, args=(sys.stdin.fileno(), jobs, channel, runner), daemon=True
     ).start()
     return inbox.serve(jobs, runner, channel.send)
 

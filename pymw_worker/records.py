@@ -113,7 +113,7 @@ class Reply:
     output was `oversize` bytes, over the job's cap, and was refused unread."""
 
     task_id: int
-    output: bytes | None = None
+    output: bytes | bytearray | None = None
     exit_status: int | None = None
     seconds: float = 0.0
     detail: str = ""

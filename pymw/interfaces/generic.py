@@ -6,8 +6,9 @@ functions in-process, reused across tasks; with `fresh_process=True`, or a custo
 app (`-c`, e.g. the frozen PyBOINC worker), every task is a new process run through the
 worker contract's files, as a BOINC client would run it.
 
-A reader thread per worker (not per task) turns its replies into events on one queue;
-the master's dispatcher blocks on that queue in `wait()`. Jobs are sent ahead and
+The master's dispatcher reads the workers' pipes itself in `wait()`, blocking in one
+`select` on all of them and on a wakeup pipe: a reply reaches the master with no thread
+hand-off, and a burst of replies is one read. Jobs are sent ahead and
 recalled when they wait behind a long job while another worker idles (`long_lived`). A
 worker that dies fails, or requeues, only the jobs it held, and is replaced. A worker
 exits as soon as its master's pipe closes, so a killed master leaves none behind.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
+import selectors
 import shlex
 import shutil
 import subprocess
@@ -35,7 +36,6 @@ from ..errors import UserError
 from ..worker_app import WorkerApp, find_worker_app
 from .base import Completion, Job, WorkerSetup
 from .long_lived import WORKER_EXIT_GRACE, Prefetch, WorkerState
-from .waiting import drain
 
 logger = logging.getLogger("pymw.generic")
 
@@ -56,6 +56,7 @@ class LocalWorker(WorkerState):
     index: int = 0
     process: subprocess.Popen | None = None
     outbox: list[bytes] = field(default_factory=list)
+    reader: frames.FrameReader | None = None  # of its replies pipe
 
     @property
     def name(self) -> str:
@@ -64,17 +65,6 @@ class LocalWorker(WorkerState):
     def __repr__(self) -> str:
         pid = self.process.pid if self.process else None
         return f"<LocalWorker {self.name} pid={pid}>"
-
-
-@dataclass(frozen=True)
-class _Reply:
-    worker: LocalWorker
-    reply: records.Reply
-
-
-@dataclass(frozen=True)
-class _Exited:
-    worker: LocalWorker
 
 
 class GenericInterface:
@@ -89,6 +79,11 @@ class GenericInterface:
         custom_app_dir: str | os.PathLike | None = None,
         custom_args: tuple[str, ...] | list[str] = (),
     ) -> None:
+        if os.name != "posix":  # the dispatcher selects on the workers' pipes
+            raise UserError(
+                "the generic interface runs on Linux and macOS; on Windows, run the master "
+                "under WSL"
+            )
         self._num_workers = num_workers or os.cpu_count() or 1
         if self._num_workers < 1:
             raise UserError(f"--num_workers must be at least 1, got {num_workers}")
@@ -103,7 +98,12 @@ class GenericInterface:
             1 if self.fresh_process else PERSISTENT_PREFETCH,
             1 if self.fresh_process else SHORT_TASK_PREFETCH,
         )
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        # The dispatcher's one wait: every worker's replies pipe, and `wakeup`'s pipe.
+        self._selector = selectors.DefaultSelector()
+        self._wakeup_read, self._wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_read, False)
+        os.set_blocking(self._wakeup_write, False)
+        self._selector.register(self._wakeup_read, selectors.EVENT_READ)
         self._workers: list[LocalWorker] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -165,19 +165,27 @@ class GenericInterface:
         timeout = self._recall_stuck_jobs(timeout)
         self._flush()
         completions: list[Completion] = []
-        for event in drain(self._events, timeout):
-            if isinstance(event, _Reply):
-                if event.reply.status == records.SETUP_FAILED:
-                    self._setup_failed = True
-                completions.append(self._prefetch.completion(event.worker, event.reply))
-                if self._prefetch.retiring(event.worker):
-                    self._retire(event.worker)
-            elif isinstance(event, _Exited):
-                completions.extend(self._replace(event.worker))
+        try:
+            for key, _ in self._selector.select(timeout):
+                worker = key.data
+                if worker is None:
+                    _drain_pipe(self._wakeup_read)
+                else:
+                    self._read_replies(worker, completions)
+        except (OSError, ValueError):  # cleanup (terminate) closed the pipes meanwhile
+            if not self._closed:
+                raise
+        if self._closed:
+            completions.extend(self._lost_at_close())
         return completions
 
     def wakeup(self) -> None:
-        self._events.put(None)
+        with self._lock:  # never a write to the pipe's number once cleanup closed it
+            if not self._closed:
+                try:
+                    os.write(self._wakeup_write, b"\0")
+                except BlockingIOError:  # full of wakeups not read yet: one is enough
+                    pass
 
     def get_status(self) -> dict[str, Any]:
         mode = "fresh process" if self.fresh_process else "persistent"
@@ -211,6 +219,11 @@ class GenericInterface:
             except subprocess.TimeoutExpired:
                 worker.process.kill()
                 worker.process.wait()
+        for worker in self._workers:
+            _close_quietly(worker.process.stdout)
+        self._selector.close()
+        os.close(self._wakeup_read)
+        os.close(self._wakeup_write)
         if self._kept_task_dirs:
             logger.warning("task files kept in %s", self._root)
         else:
@@ -241,10 +254,9 @@ class GenericInterface:
             if worker.outbox:
                 pieces, worker.outbox = worker.outbox, []
                 try:
-                    worker.process.stdin.writelines(pieces)
-                    worker.process.stdin.flush()
-                except (BrokenPipeError, OSError, ValueError):
-                    pass  # the worker died; its reader thread reports the exit and lost jobs
+                    frames.write_all(worker.process.stdin.fileno(), pieces)
+                except (OSError, ValueError):
+                    pass  # the worker died; the end of its replies pipe reports the lost jobs
 
     def _spawn(self, index: int) -> LocalWorker:
         environment = dict(os.environ)
@@ -275,24 +287,45 @@ class GenericInterface:
             **_own_process_group(),
         )
         _widen_pipes(process.stdin, process.stdout)
-        worker = LocalWorker(index=index, process=process)
+        replies = process.stdout.fileno()
+        worker = LocalWorker(index=index, process=process, reader=frames.FrameReader(replies))
         setup = self._prefetch.setup_record(worker)
         if setup is not None:
             worker.outbox.extend(setup.pieces())
-        threading.Thread(
-            target=self._read_replies, args=(worker,), daemon=True, name=f"pymw-{worker.name}"
-        ).start()
+        self._selector.register(replies, selectors.EVENT_READ, worker)
         return worker
 
-    def _read_replies(self, worker: LocalWorker) -> None:
-        stream = worker.process.stdout
+    def _read_replies(self, worker: LocalWorker, completions: list[Completion]) -> None:
+        """Take the replies a worker's pipe holds now; at its end, the worker is gone."""
         try:
-            while (frame := frames.read(stream, self._output_cap)) is not None:
-                self._events.put(_Reply(worker, records.Reply.from_frame(frame)))
+            frames_read = worker.reader.read(self._output_cap)
+            replies = [records.Reply.from_frame(frame) for frame in frames_read or ()]
         except (frames.FrameError, records.RecordError, KeyError) as error:
             logger.warning("%s sent a malformed frame (%s); stopping it", worker.name, error)
             worker.process.kill()
-        self._events.put(_Exited(worker))
+            frames_read, replies = None, []
+        if frames_read is None:
+            self._selector.unregister(worker.reader.fd)
+            _close_quietly(worker.process.stdout)
+            completions.extend(self._replace(worker))
+            return
+        for reply in replies:
+            if reply.status == records.SETUP_FAILED:
+                self._setup_failed = True
+            completions.append(self._prefetch.completion(worker, reply))
+        if replies and self._prefetch.retiring(worker):
+            self._retire(worker)
+
+    def _lost_at_close(self) -> list[Completion]:
+        """Once the workers are stopped, the jobs they held will never answer."""
+        lost = [
+            Completion(task_id, None, lost=True, detail="the engine was stopped")
+            for worker in self._workers
+            for task_id in worker.in_flight
+        ]
+        for worker in self._workers:
+            worker.in_flight.clear()
+        return lost
 
     def _retire(self, worker: LocalWorker) -> None:
         """Replace a worker that ran its max_tasks (ProcessPoolExecutor's max_tasks_per_child)."""
@@ -317,6 +350,14 @@ class GenericInterface:
             logger.warning("%s; starting a replacement", detail)
             self._workers[self._workers.index(worker)] = self._spawn(worker.index)
         return lost
+
+
+def _drain_pipe(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _close_quietly(stream) -> None:

@@ -214,6 +214,8 @@ def test_long_lists_of_ints_or_floats_travel_as_raw_numbers(numbers):
         [2**64] + [1] * LONG,
         [1] * LONG + [Priority.LOW] + [1],  # an IntEnum member, not an int
         ["a"] * LONG,
+        [(1, 2)] * LONG,  # one type, but not a number: each item is walked
+        [[(1,), {2}]] * LONG,
     ],
     ids=[
         "bools",
@@ -223,6 +225,8 @@ def test_long_lists_of_ints_or_floats_travel_as_raw_numbers(numbers):
         "big int first",
         "int enum",
         "strings",
+        "tuples",
+        "lists of rich values",
     ],
 )
 def test_lists_that_are_not_all_one_number_type_keep_their_items_types(items):

@@ -47,11 +47,17 @@ def test_codec_round_trips_plain_data(value):
         b"[" * 100_000 + b"]" * 100_000,  # nesting deep enough to blow the stack
         b"\xff\xfe garbage",
         b"9" * 5000,  # an integer too long to parse cheaply
+        b'{"a": 1} {"$pickle": "gASVAAAA"}',  # a second value after the first
+        b"[1]]",
     ],
 )
 def test_decode_refuses_hostile_input_with_contract_error(hostile):
     with pytest.raises(contract.ContractError):
         contract.decode(hostile)
+
+
+def test_decode_reads_json_written_by_hand_with_whitespace_around_it():
+    assert contract.decode(b' \n{"a": [1, 2]}\n') == {"a": [1, 2]}
 
 
 def test_decode_refuses_oversized_input_before_parsing():

@@ -190,6 +190,18 @@ def test_map_reduce_with_one_reduce_per_map():
         assert sorted(master.get_result(task)[1]) == [1, 1, 2, 3]
 
 
+def test_get_result_hands_out_a_map_reduce_but_never_its_map_and_reduce_tasks(master):
+    task = pymw.PyMW_MapReduce(master).submit_task_mapreduce(
+        t.count_words, t.total, num_worker=3, input_data=["a b", "c", "d e f"]
+    )
+    plain = master.submit_task(t.square, input_data=(4,))
+    handed_out = {master.get_result()[0] for _ in range(2)}
+    assert handed_out == {task, plain}
+    assert (task.progress, task.error, sorted(task.result)) == (1.0, None, [1, 2, 3])
+    with pytest.raises(UserError, match="no task is pending"):
+        master.get_result()
+
+
 def test_status_counts_tasks_and_workers(master):
     tasks = [master.submit_task(t.slow_square, input_data=(i, 0.3)) for i in range(4)]
     time.sleep(0.15)

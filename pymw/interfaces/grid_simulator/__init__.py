@@ -26,13 +26,14 @@ the clock never runs ahead of the submissions.
 
 from .boinc_model import BoincPolicy, BoincProject
 from .core import EventCore
-from .engine import GridSimulatorInterface
+from .engine import IDLE_WINDOW, GridSimulatorInterface
 from .policies import fastest_worker_first, first_come
 from .traces import read_fta_workers, write_fta_trace
 from .workers import ALWAYS_AVAILABLE, Availability, ReplicaSet, SimWorker, generate_workers
 
 __all__ = [
     "ALWAYS_AVAILABLE",
+    "IDLE_WINDOW",
     "Availability",
     "BoincPolicy",
     "BoincProject",

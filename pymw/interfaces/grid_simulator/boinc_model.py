@@ -169,6 +169,8 @@ class BoincProject:
     """The engine: the master hands every task over at once (BOINC's create_work), and
     `wait()` plays the project forward to the next validated or failed workunit."""
 
+    calls_in_process = True  # as GridSimulatorInterface: arguments come unencoded
+
     def __init__(self, hosts: Iterable[SimWorker], policy: BoincPolicy | None = None) -> None:
         self.policy = policy or BoincPolicy()
         self.time = 0.0

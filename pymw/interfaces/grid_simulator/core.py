@@ -49,14 +49,25 @@ class EventCore:
         self._running.append(NOT_RUNNING)
         self._make_ready(worker)
 
-    def start(self, copies: Sequence[SimWorker], cpu_seconds: Sequence[float]) -> None:
-        """Run the copies of one job from now, each on its own idle worker.
+    def start(self, copies: Sequence[SimWorker], cpu_seconds: Sequence[float]) -> int:
+        """Run the copies of one job from now, each on its own idle worker; the index of
+        the copy that will finish (-1 if none will), the only one whose result counts.
 
         Only the copy that ends first gets a finish event; the others are stopped then
         (`stop`), so they need none. A copy whose worker leaves the grid before that gets
         its leaving event. Half the heap work of a 2-replica batch, with the same order.
         """
         now, idle, running = self.time, self.idle, self._running
+        if len(copies) == 1:  # no replicas: no plans to compare
+            (worker,), (seconds,) = copies, cpu_seconds
+            del idle[worker]
+            self.busy += 1
+            finish = worker.finish_time(now, seconds) if seconds else now
+            if finish < math.inf:
+                self._push(finish, FINISH, worker)
+                return 0
+            self._push(max(now, worker.trace_end), LEFT, worker)
+            return -1
         plans = []
         for worker, seconds in zip(copies, cpu_seconds, strict=True):
             del idle[worker]
@@ -68,12 +79,15 @@ class EventCore:
                 plans.append((max(now, worker.trace_end), LEFT, worker))
         self.busy += len(plans)
         first = min((when for when, kind, _ in plans if kind == FINISH), default=math.inf)
-        for when, kind, worker in plans:
+        winner = -1
+        for index, (when, kind, worker) in enumerate(plans):
             if kind == LEFT and when < first:
                 self._push(when, LEFT, worker)
             elif kind == FINISH and when == first:
                 self._push(when, FINISH, worker)
                 first = -math.inf  # one winner: the first copy among equals, as before
+                winner = index
+        return winner
 
     def _push(self, when: float, kind: int, worker: SimWorker) -> None:
         sequence = next(self._sequence)

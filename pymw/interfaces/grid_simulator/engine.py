@@ -21,7 +21,8 @@ from pyboinc import contract
 from pymw_worker.runner import Functions
 
 from ...errors import UserError
-from ..base import Completion, Job
+from ...programs import MAP_CHUNK_FUNCTION
+from ..base import Completion, InProcessInput, Job
 from .core import LEFT, EventCore
 from .holds import Holds
 from .workers import ALWAYS_AVAILABLE, ReplicaSet, SimWorker, generate_workers
@@ -50,6 +51,10 @@ QUEUE_SLOT = _QueueSlot()
 class GridSimulatorInterface:
     """A simulated grid behind the engine protocol; see the package docstring."""
 
+    # Task functions run here, in the master's process: the submitter hands their
+    # arguments over as they are (`InProcessInput`), with no encoding to decode.
+    calls_in_process = True
+
     def __init__(
         self, workers: Iterable[SimWorker] = (), *, replicas: int = 1, lookahead: int = 0
     ) -> None:
@@ -72,11 +77,21 @@ class GridSimulatorInterface:
         self._jobs: list[Job | None] = []
         self._starts = array("d")
         self._cpu_seconds = array("d")
+        # Only the copy that will finish first keeps its outcome (see EventCore.start).
         self._outcomes: list[contract.Outcome | None] = []
-        self._copies: dict[int, list[SimWorker]] = {}  # task: the workers running it
+        # Task: the numbers of the workers running its copies (an array: nothing for the
+        # garbage collector to walk, with 100,000 tasks in flight).
+        self._copies: dict[int, array] = {}
         # When each finished task ended, in order: the completion curve.
         self.completion_times = array("d")
         self._holds = Holds()
+        # A job came since the last `wait`: the master may hold more for idle workers
+        # that the IDLE_WINDOW did not show it, so `wait` neither sleeps on them nor
+        # moves time past them (a streaming batch hung so, waiting for a submission).
+        self._given = False
+        # Queue slots shown in the last `idle_workers` and how many the master filled:
+        # all of them, and it may have more, so `wait` returns early to be topped up.
+        self._slots_shown = self._slots_filled = 0
         for worker in workers:
             self.add_worker(worker)
 
@@ -128,6 +143,7 @@ class GridSimulatorInterface:
         slots: list[Any] = []
         if len(self.core.idle) <= len(idle):  # every idle worker shown: room to queue
             slots = [QUEUE_SLOT] * min(IDLE_WINDOW, self.lookahead - len(self._queue))
+        self._slots_shown, self._slots_filled = len(slots), 0
         if self.replicas == 1:
             return idle + slots
         size = self.replicas
@@ -137,7 +153,9 @@ class GridSimulatorInterface:
         return sets + slots
 
     def execute(self, job: Job, worker: SimWorker | ReplicaSet | _QueueSlot) -> None:
+        self._given = True
         if worker is QUEUE_SLOT:
+            self._slots_filled += 1
             if len(self.core.idle) >= self.replicas:
                 raise UserError(
                     "GridSimulatorInterface(lookahead=...) takes tasks ahead first come, "
@@ -151,22 +169,33 @@ class GridSimulatorInterface:
 
     def _start(self, job: Job, copies: list[SimWorker]) -> None:
         call = task_call(self._functions, job)
-        now = self.core.time
-        seconds = []
+        now, jobs, starts = self.core.time, self._jobs, self._starts
+        runs = [run_task(call, copy) for copy in copies]
+        seconds = [cpu_seconds for cpu_seconds, _ in runs]
         for copy in copies:
-            number = copy.number
-            cpu_seconds, outcome = run_task(call, copy)
-            self._jobs[number], self._outcomes[number] = job, outcome
-            self._starts[number], self._cpu_seconds[number] = now, cpu_seconds
-            seconds.append(cpu_seconds)
-        self.core.start(copies, seconds)
-        self._copies[job.task_id] = copies
+            jobs[copy.number] = job
+            starts[copy.number] = now
+        winner = self.core.start(copies, seconds)
+        if winner >= 0:
+            number = copies[winner].number
+            self._cpu_seconds[number], self._outcomes[number] = runs[winner]
+        self._copies[job.task_id] = array("q", [copy.number for copy in copies])
 
     def wait(self, timeout: float | None) -> list[Completion]:
         """Advance simulated time to the next completions (or to newly idle workers)."""
         core = self.core
         holds = self._holds
+        if holds.woken.is_set():
+            # A task came (or a hold ended) since the master last assigned: let it assign
+            # first, or a task submitted inside a hold could start after time moved on.
+            holds.woken.clear()
+            return []
         idle_set = len(core.idle) >= self.replicas  # the master could start a task now
+        given, self._given = self._given, False
+        if given and idle_set:
+            # The master filled the IDLE_WINDOW it was shown: it may have more tasks for
+            # the other idle workers, so ask it before time moves on.
+            return []
         held_back = holds.frozen or (holds.streaming and idle_set)
         # Nothing running and a worker idle: the master has no task left to give, so
         # time has no reason to move (it would only walk through availability traces).
@@ -175,6 +204,9 @@ class GridSimulatorInterface:
                 raise UserError("every simulated worker has left the grid; tasks cannot run")
             holds.sleep(timeout)
             return []
+        # The master filled every queue slot it was shown: it may have more to give.
+        topped_up = 0 < self._slots_shown == self._slots_filled
+        self._slots_shown = self._slots_filled = 0
         completions: list[Completion] = []
         while True:
             self._advance(completions)
@@ -182,7 +214,8 @@ class GridSimulatorInterface:
             if not self.lookahead or len(core.idle) >= self.replicas or not core.pending:
                 break  # the master decides what runs next
             if completions and (
-                len(completions) >= COMPLETIONS_PER_WAIT or len(self._queue) < self.lookahead // 2
+                len(completions) >= COMPLETIONS_PER_WAIT
+                or (topped_up and len(self._queue) < self.lookahead // 2)
             ):
                 break  # results to hand back, and room for the master to top the queue up
         return completions
@@ -196,7 +229,7 @@ class GridSimulatorInterface:
             if copies is None:
                 continue  # another copy of this task ended first, at this same instant
             if kind == LEFT:
-                copies.remove(worker)
+                copies.remove(worker.number)
                 if not copies:  # no replica left to win
                     del self._copies[job.task_id]
                     detail = f"simulated worker {worker.name} left the grid (its trace ended)"
@@ -237,9 +270,8 @@ class GridSimulatorInterface:
     def _finish(self, job: Job, worker: SimWorker) -> Completion:
         number = worker.number
         for copy in self._copies.pop(job.task_id):
-            if copy is not worker:
-                self.core.stop(copy)  # the first copy won; stop the others
-                self._outcomes[copy.number] = None
+            if copy != number:
+                self.core.stop(self.core.workers[copy])  # the first copy won; stop the others
         self.completion_times.append(self.time)
         self._wall_times.append(self.time - self._starts[number])
         self._cpu_times.append(self._cpu_seconds[number])
@@ -253,12 +285,17 @@ TaskCall = tuple[Any, contract.Arguments] | BaseException
 
 
 def task_call(functions: Functions, job: Job) -> TaskCall:
-    """The task function and its decoded arguments, or why there are none."""
+    """The task function and its arguments (as submitted, or decoded from an input file),
+    or why there are none."""
     program = job.program
     if program.function_name is None:
         raise UserError("the grid simulator runs task functions, not scripts")
     try:
         function = functions.get(program.digest, program.function_name, program.code)
+        if program.function_name == MAP_CHUNK_FUNCTION:
+            function = _MapChunk(function)
+        if type(job.input_bytes) is InProcessInput:
+            return function, job.input_bytes.arguments
         args, _ = contract.decode_input(job.input_bytes, classes=contract.task_namespace(function))
     except Exception as error:  # a broken task is that task's error, as on real workers
         return error
@@ -274,13 +311,27 @@ def run_task(call: TaskCall, worker: SimWorker) -> tuple[float, contract.Outcome
         return 0.0, contract.call_task(_raise, (call,), codec=None)
     function, args = call
     outcome = contract.call_task(function, (worker, *args), args.kwargs, codec=None)
-    value = outcome.value
     if not outcome.ok:
         return 0.0, outcome
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        problem = TypeError(f"a simulated task returns its CPU-seconds (>= 0), got {value!r}")
-        return 0.0, contract.call_task(_raise, (problem,), codec=None)
-    return float(value), outcome
+    values = outcome.value if type(function) is _MapChunk else (outcome.value,)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            problem = TypeError(f"a simulated task returns its CPU-seconds (>= 0), got {value!r}")
+            return 0.0, contract.call_task(_raise, (problem,), codec=None)
+    return float(values[0] if len(values) == 1 else math.fsum(values)), outcome
+
+
+class _MapChunk:
+    """An `Executor.map` chunk as one simulated task: the function over each row, with
+    the worker first as every task gets it; the chunk's CPU-seconds are its rows' sum."""
+
+    __slots__ = ("chunk",)
+
+    def __init__(self, chunk) -> None:
+        self.chunk = chunk
+
+    def __call__(self, worker: SimWorker, *columns: list) -> list:
+        return self.chunk(itertools.repeat(worker), *columns)
 
 
 def _raise(error: BaseException) -> None:

@@ -14,7 +14,7 @@ import pytest
 import tasks_for_tests as t
 
 from pymw import pymw
-from pymw.errors import BrokenMasterError, UserError
+from pymw.errors import BrokenMasterError, UserError, WorkerLostError
 from pymw.interfaces.generic import GenericInterface
 
 HELPERS = os.path.join(os.path.dirname(__file__), "..", "..", "helpers")
@@ -252,3 +252,15 @@ def test_an_initializer_with_fresh_processes_is_a_user_error():
             initializer=t.set_environment,
             initargs=("A", "B"),
         )
+
+
+def test_terminate_fails_the_running_tasks_at_once_and_the_dispatcher_stops():
+    pool = pymw.Executor(interface=GenericInterface(num_workers=2))
+    futures = [pool.submit(t.slow_square, i, 30) for i in range(4)]
+    time.sleep(0.5)  # the workers hold them all
+    pool._master.terminate()
+    for future in futures:
+        with pytest.raises(WorkerLostError):
+            future.result(timeout=10)
+    pool._master._thread.join(10)
+    assert not pool._master._thread.is_alive()

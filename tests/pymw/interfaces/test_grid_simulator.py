@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import types
 
 import pytest
 
@@ -198,3 +199,36 @@ def test_keyword_arguments_reach_a_simulated_task():
         plain = pool.submit(scaled_cpu_seconds, 4.0).result()
         scaled = pool.submit(scaled_cpu_seconds, 4.0, scale=3.0).result()
     assert (plain, scaled) == (2.0, 6.0)
+
+
+def test_executor_map_chunks_run_as_one_simulated_task_each():
+    # A chunk is one task on one worker: each row gets the worker, as a task does, and
+    # the chunk takes its rows' CPU-seconds in all.
+    import pymw as package
+
+    interface = GridSimulatorInterface([SimWorker("a", 1.0), SimWorker("b", 2.0)])
+    with package.Executor(interface=interface) as pool:
+        results = list(pool.map(cpu_seconds, [1.0, 2.0, 3.0, 4.0, 5.0], chunksize=2))
+    # a runs [1, 2] then [5] (3 s + 5 s); b runs [3, 4] at twice the speed (3.5 s).
+    assert results == [1.0, 2.0, 1.5, 2.0, 5.0]
+    assert interface.get_status()["sim_time"] == 8.0
+
+
+def cpu_seconds_of_record(worker, record):
+    return record.work / worker.speed
+
+
+def test_arguments_reach_a_simulated_task_as_submitted(tmp_path):
+    # Nothing travels, so nothing is encoded: an object the worker contract could not
+    # carry is fine here. An input file is still decoded.
+    from pyboinc import contract
+
+    record = types.SimpleNamespace(work=6.0)
+    path = tmp_path / "input.json"
+    path.write_bytes(contract.encode_input((8.0,)))
+    interface = GridSimulatorInterface([SimWorker("a", 2.0)])
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        from_record = master.submit_task(cpu_seconds_of_record, (record,))
+        from_file = master.submit_task(cpu_seconds, str(path), input_from_file=True)
+        assert master.get_result(from_record)[1] == 3.0
+        assert master.get_result(from_file)[1] == 4.0

@@ -13,6 +13,7 @@ import pytest
 from pymw import pymw
 from pymw.errors import BrokenMasterError
 from pymw.interfaces.grid_simulator import (
+    IDLE_WINDOW,
     GridSimulatorInterface,
     SimWorker,
     fastest_worker_first,
@@ -162,6 +163,28 @@ def test_streaming_submission_gives_the_batch_result_with_few_tasks_in_flight():
     results, makespan, most_in_flight = streamed(in_flight=15)
     assert (results, makespan) == (batch_results, batch.time)
     assert most_in_flight == 15
+
+
+@pytest.fixture
+def rare_thread_switches():
+    """Let the submitting thread queue its whole batch before the dispatcher runs."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)
+    yield
+    sys.setswitchinterval(previous)
+
+
+@pytest.mark.usefixtures("rare_thread_switches")
+def test_streaming_onto_more_idle_workers_than_the_master_is_shown_at_once():
+    # The master filled the IDLE_WINDOW it was shown, and the simulator slept on the
+    # other idle workers until the next submission, which never came: a hang.
+    count = 2 * IDLE_WINDOW + 1
+    interface = GridSimulatorInterface([SimWorker(f"W{i}", 1.0) for i in range(count)])
+    with pymw.Executor(interface=interface) as pool, interface.hold(streaming=True):
+        futures = [pool.submit(cpu_seconds, 2.0) for _ in range(2 * count)]  # two rounds
+        assert futures[0].result(timeout=30) == 2.0
+    assert [future.result() for future in futures] == [2.0] * 2 * count
+    assert interface.get_status()["sim_time"] == 4.0
 
 
 def test_a_written_fta_trace_reads_back_as_the_same_availability(tmp_path):

@@ -183,3 +183,28 @@ def test_an_engine_user_error_mid_run_ends_the_program_with_one_line_and_status_
         "program.py: error: bin/create_work failed: error opening database; is MySQL up?"
     ]
     assert "not reached" not in run.stdout
+
+
+# A program on pymw.Executor that sends a function by reference (a builtin here).
+EXECUTOR_ONLY = """
+import sys
+import pymw
+
+with pymw.Executor(1) as pool:
+    assert pool.submit(abs, -3).result() == 3
+print(sorted({"argparse", "optparse", "symtable", "pymw.pymw"} & set(sys.modules)))
+from pymw import interfaces
+
+assert callable(interfaces.parse_options) and issubclass(interfaces.ArgumentParser, object)
+assert pymw.pymw.PyMW_Master is pymw.PyMW_Master
+"""
+
+
+def test_a_program_on_the_executor_loads_no_option_parser_and_not_the_0_4_face():
+    # Start-up and memory: the switches (argparse, optparse), PyMW 0.4's face and the
+    # by-source shipping (symtable) load on first use, and still work when asked for.
+    run = subprocess.run(
+        [sys.executable, "-c", EXECUTOR_ONLY], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
