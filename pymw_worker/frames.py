@@ -84,11 +84,26 @@ def write_all(fd: int, pieces: list[bytes]) -> None:
     """Write `pieces` (a frame's, or several frames') to a pipe in as few system calls as
     it takes, never joining them: a large payload goes out as it is, uncopied."""
     while pieces:
-        written = os.writev(fd, pieces[:_IOV_MAX])
-        while pieces and written >= len(pieces[0]):
-            written -= len(pieces.pop(0))
-        if written:
-            pieces[0] = memoryview(pieces[0])[written:]
+        _write_once(fd, pieces)
+
+
+def write_some(fd: int, pieces: list[bytes]) -> list[bytes]:
+    """`write_all` on a non-blocking pipe: what it takes now; returns what is left."""
+    try:
+        while pieces:
+            _write_once(fd, pieces)
+    except BlockingIOError:
+        pass
+    return pieces
+
+
+def _write_once(fd: int, pieces: list[bytes]) -> None:
+    """One writev of `pieces`, dropping from them what it wrote."""
+    written = os.writev(fd, pieces[:_IOV_MAX])
+    while pieces and written >= len(pieces[0]):
+        written -= len(pieces.pop(0))
+    if written:
+        pieces[0] = memoryview(pieces[0])[written:]
 
 
 def read(stream: BinaryIO, max_payload: int | None = None) -> Frame | None:

@@ -57,6 +57,8 @@ class LocalWorker(WorkerState):
     process: subprocess.Popen | None = None
     outbox: list[bytes] = field(default_factory=list)
     reader: frames.FrameReader | None = None  # of its replies pipe
+    # Its jobs pipe while the dispatcher waits for room in it to send the outbox's rest.
+    waiting_to_write: int | None = None
 
     @property
     def name(self) -> str:
@@ -166,12 +168,17 @@ class GenericInterface:
         self._flush()
         completions: list[Completion] = []
         try:
+            writable = False
             for key, _ in self._selector.select(timeout):
                 worker = key.data
                 if worker is None:
                     _drain_pipe(self._wakeup_read)
+                elif key.fd == worker.waiting_to_write:
+                    writable = True
                 else:
                     self._read_replies(worker, completions)
+            if writable:
+                self._flush()
         except (OSError, ValueError):  # cleanup (terminate) closed the pipes meanwhile
             if not self._closed:
                 raise
@@ -249,14 +256,25 @@ class GenericInterface:
         return wait_for if timeout is None else min(timeout, wait_for)
 
     def _flush(self) -> None:
-        """Send what `execute` queued, one write per worker per dispatch round."""
+        """Send what `execute` queued, as much as each worker's pipe takes now. A write
+        never blocks the dispatcher: it must go on reading every worker's replies, or a
+        worker blocked on its full replies pipe, never reading its jobs pipe, would block
+        the master too. The rest goes when the selector finds room in the pipe."""
         for worker in self._workers:
             if worker.outbox:
-                pieces, worker.outbox = worker.outbox, []
                 try:
-                    frames.write_all(worker.process.stdin.fileno(), pieces)
+                    worker.outbox = frames.write_some(worker.process.stdin.fileno(), worker.outbox)
                 except (OSError, ValueError):
-                    pass  # the worker died; the end of its replies pipe reports the lost jobs
+                    worker.outbox = []  # died: the end of its replies pipe reports the jobs
+                self._wait_to_write(worker, bool(worker.outbox))
+
+    def _wait_to_write(self, worker: LocalWorker, waiting: bool) -> None:
+        if waiting and worker.waiting_to_write is None:
+            worker.waiting_to_write = worker.process.stdin.fileno()
+            self._selector.register(worker.waiting_to_write, selectors.EVENT_WRITE, worker)
+        elif not waiting and worker.waiting_to_write is not None:
+            self._selector.unregister(worker.waiting_to_write)
+            worker.waiting_to_write = None
 
     def _spawn(self, index: int) -> LocalWorker:
         environment = dict(os.environ)
@@ -287,6 +305,7 @@ class GenericInterface:
             **_own_process_group(),
         )
         _widen_pipes(process.stdin, process.stdout)
+        os.set_blocking(process.stdin.fileno(), False)  # see _flush
         replies = process.stdout.fileno()
         worker = LocalWorker(index=index, process=process, reader=frames.FrameReader(replies))
         setup = self._prefetch.setup_record(worker)
@@ -306,6 +325,7 @@ class GenericInterface:
             frames_read, replies = None, []
         if frames_read is None:
             self._selector.unregister(worker.reader.fd)
+            self._wait_to_write(worker, False)
             _close_quietly(worker.process.stdout)
             completions.extend(self._replace(worker))
             return
@@ -330,6 +350,7 @@ class GenericInterface:
     def _retire(self, worker: LocalWorker) -> None:
         """Replace a worker that ran its max_tasks (ProcessPoolExecutor's max_tasks_per_child)."""
         worker.alive = False
+        self._wait_to_write(worker, False)
         _close_quietly(worker.process.stdin)
         self._workers[self._workers.index(worker)] = self._spawn(worker.index)
 

@@ -264,3 +264,24 @@ def test_terminate_fails_the_running_tasks_at_once_and_the_dispatcher_stops():
             future.result(timeout=10)
     pool._master._thread.join(10)
     assert not pool._master._thread.is_alive()
+
+
+def test_a_worker_that_stops_reading_its_jobs_does_not_stall_the_others():
+    # The dispatcher's writes never block: a worker that reads no more of its jobs pipe
+    # (stopped here; stuck in C code, or itself blocked writing its replies, elsewhere)
+    # must not keep the other worker's jobs from going out and coming back.
+    interface = GenericInterface(num_workers=2)
+    with pymw.Executor(interface=interface) as pool:
+        assert list(pool.map(abs, [-1, -2, -3, -4])) == [1, 2, 3, 4]
+        stopped = interface.get_status()["worker_pids"][0]
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            # Inputs far bigger than a pipe holds: the stopped worker gets one of them.
+            futures = [pool.submit(len, b"x" * (8 << 20)) for _ in range(4)]
+            done, _ = concurrent.futures.wait(
+                futures, timeout=60, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            assert done, "no task finished while one worker read nothing"
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+        assert [future.result(timeout=60) for future in futures] == [8 << 20] * 4
