@@ -109,6 +109,10 @@ class GenericInterface:
         self._workers: list[LocalWorker] = []
         self._lock = threading.Lock()
         self._closed = False
+        # True while the dispatcher is inside `wait`, using the pipes and the selector:
+        # then `cleanup` leaves their closing to it (see _stop_workers) and waits for it.
+        self._waiting = False
+        self._stopped = threading.Event()
         self._output_cap: int | None = None
         self._setup_failed = False  # a worker's initializer failed: the master breaks
         self._root = Path(tempfile.mkdtemp(prefix="pymw-"))
@@ -150,6 +154,8 @@ class GenericInterface:
         self._prefetch.setup = setup
 
     def idle_workers(self) -> list[LocalWorker]:
+        if self._closed:  # never a worker started after cleanup, which nobody would stop
+            return []
         if not self._workers:
             self._workers = [self._spawn(index) for index in range(self._num_workers)]
         return self._prefetch.slots(self._workers)
@@ -164,10 +170,14 @@ class GenericInterface:
         worker.outbox.extend(record.pieces())
 
     def wait(self, timeout: float | None) -> list[Completion]:
-        timeout = self._recall_stuck_jobs(timeout)
-        self._flush()
+        with self._lock:
+            if self._closed:
+                return self._lost_at_close()
+            self._waiting = True
         completions: list[Completion] = []
         try:
+            timeout = self._recall_stuck_jobs(timeout)
+            self._flush()
             writable = False
             for key, _ in self._selector.select(timeout):
                 worker = key.data
@@ -179,10 +189,16 @@ class GenericInterface:
                     self._read_replies(worker, completions)
             if writable:
                 self._flush()
-        except (OSError, ValueError):  # cleanup (terminate) closed the pipes meanwhile
-            if not self._closed:
-                raise
-        if self._closed:
+        finally:
+            with self._lock:
+                self._waiting = False
+                stopping = self._closed
+            if stopping:  # cleanup ran meanwhile, from another thread: finish it here
+                try:
+                    self._stop_workers()
+                finally:
+                    self._stopped.set()
+        if stopping:
             completions.extend(self._lost_at_close())
         return completions
 
@@ -217,6 +233,23 @@ class GenericInterface:
             if self._closed:
                 return
             self._closed = True
+            # Its end wakes a dispatcher that waits in select with nothing else to read.
+            os.close(self._wakeup_write)
+            dispatcher_waiting = self._waiting
+        if dispatcher_waiting:
+            # The dispatcher uses the pipes' numbers until its select returns: closed
+            # under it, a number could be reused by another file it would then read or
+            # write, and a select left with no pipe in it would never return.
+            self._stopped.wait()
+        else:
+            self._stop_workers()
+        if self._kept_task_dirs:
+            logger.warning("task files kept in %s", self._root)
+        else:
+            shutil.rmtree(self._root, ignore_errors=True)
+
+    def _stop_workers(self) -> None:
+        """Close every worker's jobs pipe, kill one that outlives the grace, close the rest."""
         for worker in self._workers:
             worker.alive = False
             _close_quietly(worker.process.stdin)
@@ -230,11 +263,6 @@ class GenericInterface:
             _close_quietly(worker.process.stdout)
         self._selector.close()
         os.close(self._wakeup_read)
-        os.close(self._wakeup_write)
-        if self._kept_task_dirs:
-            logger.warning("task files kept in %s", self._root)
-        else:
-            shutil.rmtree(self._root, ignore_errors=True)
 
     @property
     def work_dir(self) -> Path:
