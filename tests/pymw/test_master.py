@@ -203,8 +203,10 @@ def test_get_result_hands_out_a_map_reduce_but_never_its_map_and_reduce_tasks(ma
 
 
 def test_status_counts_tasks_and_workers(master):
-    tasks = [master.submit_task(t.slow_square, input_data=(i, 0.3)) for i in range(4)]
-    time.sleep(0.15)
+    tasks = [master.submit_task(t.slow_square, input_data=(i, 1.0)) for i in range(4)]
+    deadline = time.monotonic() + 0.5  # well before the first task ends
+    while master.get_status()["workers"]["active"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     status = master.get_status()
     assert status["workers"] == {"total": 2, "active": 2}
     assert status["tasks"]["running"] + status["tasks"]["queued"] == 4

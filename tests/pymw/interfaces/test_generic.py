@@ -257,7 +257,10 @@ def test_an_initializer_with_fresh_processes_is_a_user_error():
 def test_terminate_fails_the_running_tasks_at_once_and_the_dispatcher_stops():
     pool = pymw.Executor(interface=GenericInterface(num_workers=2))
     futures = [pool.submit(t.slow_square, i, 30) for i in range(4)]
-    time.sleep(0.5)  # the workers hold them all
+    deadline = time.monotonic() + 30
+    while not all(future.running() for future in futures):  # the workers hold them all
+        assert time.monotonic() < deadline, "the workers never took the four tasks"
+        time.sleep(0.01)
     pool._master.terminate()
     for future in futures:
         with pytest.raises(WorkerLostError):
