@@ -162,8 +162,9 @@ def spawn(monkeypatch):
     yield make
     for interface, hub_group in made:
         interface.cleanup()
-        with pytest.raises(ProcessLookupError):
-            _signal_group_if_running(hub_group)
+        # cleanup SIGKILLs the hub's process group; the kernel may still be tearing a
+        # rank down (on a busy machine) when it returns, not for long.
+        assert _group_ends_within(hub_group, 10), f"process group {hub_group} outlived cleanup"
 
 
 @pytest.fixture
@@ -172,15 +173,23 @@ def spawned(spawn):
     return spawn()
 
 
-def _signal_group_if_running(group: int) -> None:
+def _group_is_running(group: int) -> bool:
     """Zombies cannot be signalled away; only a running member counts as left over."""
     listing = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True)
     for line in listing.stdout.splitlines():
         pgid, stat = line.split()
         if int(pgid) == group and not stat.startswith("Z"):
-            os.killpg(group, 0)
-            return
-    raise ProcessLookupError(group)
+            return True
+    return False
+
+
+def _group_ends_within(group: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _group_is_running(group):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.mark.parametrize(
@@ -290,18 +299,12 @@ def test_a_killed_master_leaves_no_hub_or_rank_running(tmp_path):
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=_environment()
     )
     hub_group = json.loads(master.stdout.readline())["hub_group"]
-    _signal_group_if_running(hub_group)  # running now
+    assert _group_is_running(hub_group)  # running now
     master.kill()
     master.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            _signal_group_if_running(hub_group)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.killpg(hub_group, signal.SIGKILL)
-    pytest.fail("the hub or its ranks outlived the killed master")
+    if not _group_ends_within(hub_group, 15):
+        os.killpg(hub_group, signal.SIGKILL)
+        pytest.fail("the hub or its ranks outlived the killed master")
 
 
 @pytest.mark.slow
