@@ -24,8 +24,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from . import frames, inbox, records
@@ -36,9 +34,6 @@ TAG_JOB = 1
 TAG_RESULT = 2
 TAG_STOP = 3
 MASTER_RANK = 0
-# While a job runs, a thread looks for messages this often: a recall must reach a rank busy
-# with a long job (the master waits long_lived.RECALL_AFTER_SECONDS, 50 ms, to ask).
-WATCH_INTERVAL = 0.005
 
 
 def receive_bytes(comm: Any, source: int, tag: int) -> tuple[int, int, bytearray] | None:
@@ -120,21 +115,16 @@ def serve(comm: Any, master: int = MASTER_RANK) -> None:
         return arrived
 
     jobs = inbox.Inbox(poll)
-    watcher = threading.Thread(target=_watch, args=(jobs, poll), daemon=True)
+    watcher = threading.Thread(target=jobs.watch, daemon=True)
     watcher.start()
     try:
         inbox.serve(jobs, TaskRunner(work_dir), send)
-        watcher.join()  # after a failed initializer, until the master says stop
+        # After a failed initializer, until the master says stop: the failed setup job
+        # leaves the inbox busy, so the watcher goes on polling.
+        watcher.join()
     finally:
         os.chdir(tempfile.gettempdir())
         shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def _watch(jobs: inbox.Inbox, poll: Callable[[], bool]) -> None:
-    """Poll while the loop runs a job (when idle, the loop polls itself)."""
-    while not jobs.closed:
-        time.sleep(WATCH_INTERVAL)
-        poll()
 
 
 def main() -> int:
