@@ -12,10 +12,13 @@ Prints, measured in this run:
   (f) Executor.map of 20,000 null tasks, chunksize 64, and (g) with the chunksize
       multiprocessing.Pool.map picks itself       goal: >= 1.0x ProcessPoolExecutor.map
       and >= 1.0x Pool.map, both with the same chunksize (best of 5 runs each)
-Each figure is measured in its own child process so that one cannot warm the next. PyMW's
-modules are byte-compiled first, as any first import leaves them: under
-PYTHONDONTWRITEBYTECODE every child would otherwise compile them from source, while the
-standard library its peers run from is compiled already.
+Each figure is measured in its own child process so that one cannot warm the next, and
+but for (c) it is the median of ROUNDS such runs, pymw's alternating with its peers': on a
+shared machine a moment of load would otherwise decide a ratio (the same code was seen to
+vary by 30% from one run to the next). PyMW's modules are byte-compiled first, as any
+first import leaves them: under PYTHONDONTWRITEBYTECODE every child would otherwise
+compile them from source, while the standard library its peers run from is compiled
+already.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ MAP_TASKS = 20_000
 MAP_CHUNKSIZE = 64
 MAP_REPEATS = 5
 MAP_KINDS = ("pymw", "ProcessPoolExecutor", "Pool.map")
+ROUNDS = 3
 
 
 def _pymw_executor(workers: int, **options):
@@ -184,6 +188,16 @@ def run_child(measurement: str, kind: str, workers: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_alternating(measurement: str, kinds: tuple[str, ...], workers: int, key: str) -> dict:
+    """`key` of `measurement` for each kind: the median of ROUNDS child runs, taken in
+    turn (pymw, its peers, pymw again...)."""
+    runs: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(ROUNDS):
+        for kind in kinds:
+            runs[kind].append(run_child(measurement, kind, workers)[key])
+    return {kind: statistics.median(values) for kind, values in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="PyMW generic interface benchmarks")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -196,21 +210,23 @@ def main() -> None:
     workers = options.workers
     _byte_compile()
     peer = "ProcessPoolExecutor"
-    print(f"PyMW generic interface vs {peer}, {workers} workers, Python {sys.version.split()[0]}")
-
-    ours, theirs = run_child("null", "pymw", workers), run_child("null", "ppe", workers)
-    ratio = ours["tasks_per_s"] / theirs["tasks_per_s"]
     print(
-        f"(a) null tasks/s, N={NULL_TASKS}: pymw {ours['tasks_per_s']:.0f}, "
-        f"{peer} {theirs['tasks_per_s']:.0f}: {ratio:.2f}x (goal >= 1.0x)"
+        f"PyMW generic interface vs {peer}, {workers} workers, Python {sys.version.split()[0]} "
+        f"(medians of {ROUNDS} alternating runs but for c)"
     )
 
-    serial = run_child("cpu", "serial", workers)["seconds"]
-    ours, theirs = run_child("cpu", "pymw", workers), run_child("cpu", "ppe", workers)
+    rate = run_alternating("null", ("pymw", "ppe"), workers, "tasks_per_s")
     print(
-        f"(b) CPU batch ({CPU_TASKS} tasks): serial {serial:.2f} s, pymw {ours['seconds']:.2f} s "
-        f"(speedup {serial / ours['seconds']:.2f}, goal >= 1.9), {peer} {theirs['seconds']:.2f} s "
-        f"(speedup {serial / theirs['seconds']:.2f})"
+        f"(a) null tasks/s, N={NULL_TASKS}: pymw {rate['pymw']:.0f}, "
+        f"{peer} {rate['ppe']:.0f}: {rate['pymw'] / rate['ppe']:.2f}x (goal >= 1.0x)"
+    )
+
+    took = run_alternating("cpu", ("serial", "pymw", "ppe"), workers, "seconds")
+    serial = took["serial"]
+    print(
+        f"(b) CPU batch ({CPU_TASKS} tasks): serial {serial:.2f} s, pymw {took['pymw']:.2f} s "
+        f"(speedup {serial / took['pymw']:.2f}, goal >= 1.9), {peer} {took['ppe']:.2f} s "
+        f"(speedup {serial / took['ppe']:.2f})"
     )
 
     ours, theirs = run_child("many", "pymw", workers), run_child("many", "ppe", workers)
@@ -221,25 +237,24 @@ def main() -> None:
         f"the RSS (goal <= 1.0x, issue 11)"
     )
 
-    ours, baseline = run_child("fresh", "pymw", 1), run_child("fresh", "python -c pass", 1)
-    ratio = ours["per_task_ms"] / baseline["per_task_ms"]
+    per_task = run_alternating("fresh", ("pymw", "python -c pass"), 1, "per_task_ms")
+    ours, baseline = per_task["pymw"], per_task["python -c pass"]
     print(
-        f"(d) fresh-process task: pymw {ours['per_task_ms']:.1f} ms, `python -c pass` "
-        f"{baseline['per_task_ms']:.1f} ms: {ratio:.2f}x (goal <= 1.5x)"
+        f"(d) fresh-process task: pymw {ours:.1f} ms, `python -c pass` {baseline:.1f} ms: "
+        f"{ours / baseline:.2f}x (goal <= 1.5x)"
     )
 
-    ours, theirs = run_child("bytes", "pymw", workers), run_child("bytes", "ppe", workers)
-    ratio = ours["tasks_per_s"] / theirs["tasks_per_s"]
+    rate = run_alternating("bytes", ("pymw", "ppe"), workers, "tasks_per_s")
     print(
-        f"(e) 1 MB bytes in and out, tasks/s: pymw {ours['tasks_per_s']:.0f}, "
-        f"{peer} {theirs['tasks_per_s']:.0f}: {ratio:.2f}x (goal >= 1.0x)"
+        f"(e) 1 MB bytes in and out, tasks/s: pymw {rate['pymw']:.0f}, "
+        f"{peer} {rate['ppe']:.0f}: {rate['pymw'] / rate['ppe']:.2f}x (goal >= 1.0x)"
     )
 
     for label, measurement, chunksize in (
         ("f", "map", MAP_CHUNKSIZE),
         ("g", "map_pool_chunks", _pool_map_chunksize(workers)),
     ):
-        seconds = {kind: run_child(measurement, kind, workers)["seconds"] for kind in MAP_KINDS}
+        seconds = run_alternating(measurement, MAP_KINDS, workers, "seconds")
         ours = seconds["pymw"]
         peers = ", ".join(
             f"{kind} {seconds[kind] * 1000:.1f} ms: {seconds[kind] / ours:.2f}x"
