@@ -269,26 +269,28 @@ def _argument_columns(iterables: tuple[Iterable, ...], chunksize: int) -> Iterat
 
 
 def _results_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
-    """Each chunk's results in order, keeping no reference to those yielded; on any exit
-    (an error, a timeout, the iterator dropped) the chunks not reached are cancelled.
+    """Yield each chunk's results in order, keeping no reference to those yielded; on
+    any exit (an error, a timeout, a closed generator) cancel the chunks not reached.
 
-    Items come out of C iterators (chain, starmap over `list.pop`): a Python generator
-    resumed per item would cost the master more than the task itself for short tasks."""
-    return itertools.chain.from_iterable(_chunks_in_order(futures, deadline))
-
-
-def _chunks_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
-    """Per chunk, an iterator that pops its results off the front."""
-    futures.reverse()
+    A generator, as ProcessPoolExecutor's (`close()` works), but its items come out of
+    C iterators (chain, starmap over `list.pop`): a Python loop per item would cost the
+    master more than a short task itself."""
     try:
-        while futures:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            results = _result_or_cancel(futures.pop(), remaining)
-            results.reverse()
-            yield itertools.starmap(results.pop, itertools.repeat((), len(results)))
+        yield from itertools.chain.from_iterable(_chunks_in_order(futures, deadline))
     finally:
         for future in futures:
             future.cancel()
+
+
+def _chunks_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
+    """Per chunk, an iterator that pops its results off the front; `futures` keeps only
+    the chunks not reached yet."""
+    futures.reverse()
+    while futures:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        results = _result_or_cancel(futures.pop(), remaining)
+        results.reverse()
+        yield itertools.starmap(results.pop, itertools.repeat((), len(results)))
 
 
 def _result_or_cancel(future: concurrent.futures.Future, timeout: float | None) -> list:

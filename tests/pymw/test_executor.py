@@ -101,6 +101,18 @@ def test_map_timeout_counts_from_the_call_and_cancels_the_rest():
         assert time.monotonic() - started < 2.5
 
 
+def test_closing_the_map_iterator_cancels_the_chunks_not_reached():
+    # As ProcessPoolExecutor.map's, the iterator is a generator: close() stops the rest.
+    with pymw.Executor(1) as executor:
+        started = time.monotonic()
+        results = executor.map(pause_then_return, [0.2] + [0.5] * 8, "abcdefghi")
+        assert next(results) == "a"
+        results.close()
+        executor.shutdown(wait=True)
+        assert executor.status()["tasks"]["cancelled"] >= 5
+        assert time.monotonic() - started < 3.0
+
+
 @pytest.mark.parametrize("chunksize", [0, -1])
 def test_chunksize_below_one_is_a_value_error(pool, chunksize):
     with pytest.raises(ValueError, match="chunksize must be >= 1"):
