@@ -22,6 +22,7 @@ as CPython's own executors', before the master's atexit handler would stop the e
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import inspect
 import itertools
@@ -30,7 +31,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from pyboinc import contract
@@ -269,28 +270,48 @@ def _argument_columns(iterables: tuple[Iterable, ...], chunksize: int) -> Iterat
 
 
 def _results_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
-    """Yield each chunk's results in order, keeping no reference to those yielded; on
-    any exit (an error, a timeout, a closed generator) cancel the chunks not reached.
+    return _MapResults(_chunks_in_order(futures, deadline))
 
-    A generator, as ProcessPoolExecutor's (`close()` works), but its items come out of
-    C iterators (chain, starmap over `list.pop`): a Python loop per item would cost the
-    master more than a short task itself."""
+
+class _MapResults(itertools.chain):
+    """`Executor.map`'s iterator: each chunk's results in order, keeping no reference to
+    those yielded; `close()` (or dropping it) cancels the chunks not reached, as closing
+    ProcessPoolExecutor.map's generator does.
+
+    A chain over the chunks, not a generator: its items come out of C iterators (chain,
+    starmap over `list.pop`) with no Python frame resumed per item, which cost the master
+    more than a short task itself; only the chunks' generator runs Python, once a chunk.
+    """
+
+    __slots__ = ("_chunks",)
+
+    def __new__(cls, chunks: Generator[Iterator, None, None]) -> _MapResults:
+        results = cls.from_iterable(chunks)
+        results._chunks = chunks
+        return results
+
+    def close(self) -> None:
+        """Cancel the chunks not reached; the rest of the current one is dropped."""
+        self._chunks.close()
+        collections.deque(self, maxlen=0)  # the chunks are closed: this ends the chain
+
+
+def _chunks_in_order(
+    futures: list[concurrent.futures.Future], deadline: float | None
+) -> Generator[Iterator, None, None]:
+    """Per chunk, an iterator that pops its results off the front; `futures` keeps only
+    the chunks not reached yet, cancelled on any exit (an error, a timeout, a close, or
+    the iterator dropped)."""
+    futures.reverse()
     try:
-        yield from itertools.chain.from_iterable(_chunks_in_order(futures, deadline))
+        while futures:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            results = _result_or_cancel(futures.pop(), remaining)
+            results.reverse()
+            yield itertools.starmap(results.pop, itertools.repeat((), len(results)))
     finally:
         for future in futures:
             future.cancel()
-
-
-def _chunks_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
-    """Per chunk, an iterator that pops its results off the front; `futures` keeps only
-    the chunks not reached yet."""
-    futures.reverse()
-    while futures:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        results = _result_or_cancel(futures.pop(), remaining)
-        results.reverse()
-        yield itertools.starmap(results.pop, itertools.repeat((), len(results)))
 
 
 def _result_or_cancel(future: concurrent.futures.Future, timeout: float | None) -> list:

@@ -102,12 +102,13 @@ def test_map_timeout_counts_from_the_call_and_cancels_the_rest():
 
 
 def test_closing_the_map_iterator_cancels_the_chunks_not_reached():
-    # As ProcessPoolExecutor.map's, the iterator is a generator: close() stops the rest.
+    # As ProcessPoolExecutor.map's generator does, close() stops the rest.
     with pymw.Executor(1) as executor:
         started = time.monotonic()
         results = executor.map(pause_then_return, [0.2] + [0.5] * 8, "abcdefghi")
         assert next(results) == "a"
         results.close()
+        assert list(results) == []  # closed: nothing more, as a closed generator
         executor.shutdown(wait=True)
         assert executor.status()["tasks"]["cancelled"] >= 5
         assert time.monotonic() - started < 3.0
