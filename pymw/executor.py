@@ -158,7 +158,7 @@ class Executor(concurrent.futures.Executor):
         queued = self._submitter.submit_map(
             fn, chunks, self._modules, self._dep_funcs, self._data_files
         )
-        return _results_in_order([_future_of(task) for task in queued], deadline)
+        return _MapResults(_chunks_in_order([_future_of(task) for task in queued], deadline))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._shutdown_called = True
@@ -267,10 +267,6 @@ def _argument_columns(iterables: tuple[Iterable, ...], chunksize: int) -> Iterat
             yield [column[:rows] for column in columns] if rows < chunksize else columns
         if rows < chunksize:
             return
-
-
-def _results_in_order(futures: list[concurrent.futures.Future], deadline: float | None) -> Iterator:
-    return _MapResults(_chunks_in_order(futures, deadline))
 
 
 class _MapResults(itertools.chain):
