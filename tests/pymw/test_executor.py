@@ -114,6 +114,21 @@ def test_closing_the_map_iterator_cancels_the_chunks_not_reached():
         assert time.monotonic() - started < 3.0
 
 
+def test_dropping_the_map_iterator_cancels_the_chunks_not_reached():
+    # As for ProcessPoolExecutor.map: a result iterator nobody holds any more stops the
+    # rest, without close(), so a loop left by `break` does not run the whole map.
+    with pymw.Executor(1) as executor:
+        started = time.monotonic()
+        results = executor.map(pause_then_return, [0.2] + [0.5] * 8, "abcdefghi")
+        for letter in results:
+            assert letter == "a"
+            break
+        del results, letter
+        executor.shutdown(wait=True)
+        assert executor.status()["tasks"]["cancelled"] >= 5
+        assert time.monotonic() - started < 3.0
+
+
 @pytest.mark.parametrize("chunksize", [0, -1])
 def test_chunksize_below_one_is_a_value_error(pool, chunksize):
     with pytest.raises(ValueError, match="chunksize must be >= 1"):
