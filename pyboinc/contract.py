@@ -191,7 +191,7 @@ _PLAIN = _CodecCall(_NO_CLASSES, ())
 _current = contextvars.ContextVar("pymw_codec_call", default=_PLAIN)
 
 
-_json_codecs = None  # (encode, decode, structural decode) of JSON text: see _json
+_json_codecs = None  # (encode, decoder, structural decoder) of JSON text: see _json
 
 
 def _json():
@@ -226,7 +226,8 @@ def _one_shot_encoder(plain, module):
 
 def _whole_text_decoder(decoder, module):
     """`decoder.decode`, without its two whitespace scans when the text has none around
-    it (`encode` writes none); any other text gets json's full decode and its errors."""
+    it (`encode` writes none); any other text gets json's full decode and its errors.
+    Returned with `decoder.raw_decode`, which decodes the one value at an index."""
     raw_decode, decode = decoder.raw_decode, decoder.decode
 
     def decode_text(text: str):
@@ -236,7 +237,7 @@ def _whole_text_decoder(decoder, module):
             return decode(text)
         return value if end == len(text) else decode(text)
 
-    return decode_text
+    return decode_text, raw_decode
 
 
 def encode(value, *, classes=_NO_CLASSES) -> bytes:
@@ -246,10 +247,21 @@ def encode(value, *, classes=_NO_CLASSES) -> bytes:
     NamedTuples: on the master the program's allow-list, on a worker the task code's
     namespace. Raises TypeError naming what cannot travel.
     """
+    return _encode_within(value, classes, "")
+
+
+def _encode_within(value, classes, head: str) -> bytes:
+    """`encode` of `head + value + "}"` (with `head` "": of the value alone): an
+    envelope whose other fields are fixed, `head` being their JSON text as `encode` writes
+    it, comes out byte for byte as `encode` of the whole dict would make it, without
+    walking the dict (a task's input and output are an envelope each)."""
     call = _CodecCall(classes, [])
     token = _current.set(call)
     try:
-        text = _json()[0](_to_json(value)).encode("utf-8")
+        text = _json()[0](_to_json(value))
+        if head:
+            text = f"{head}{text}}}"
+        text = text.encode("utf-8")
     except RecursionError:
         raise TypeError(
             "PyMW's codec cannot carry a value nested this deeply (or containing itself)"
@@ -267,6 +279,13 @@ def decode(data, *, classes=_NO_CLASSES, max_bytes: int | None = None):
     `classes=STRUCTURAL` they, and numpy arrays, decode to neutral `Record` and `Array`
     values instead, for comparing outputs without the program or numpy (see STRUCTURAL).
     """
+    return _decode_within(data, classes, max_bytes, "")[1]
+
+
+def _decode_within(data, classes, max_bytes: int | None, head: str) -> tuple[bool, object]:
+    """`(True, value)` for a text that is exactly `head + value + "}"` (what
+    `_encode_within` makes), the envelope's fixed fields checked as text, not parsed
+    into a dict; otherwise `(False, decode(data))`, every other text decoded whole."""
     if max_bytes is not None and len(data) > max_bytes:
         raise ContractError(f"encoded value is {len(data)} bytes, over the {max_bytes} limit")
     token = None
@@ -276,8 +295,14 @@ def decode(data, *, classes=_NO_CLASSES, max_bytes: int | None = None):
             token = _current.set(_CodecCall(classes, buffers))
         elif classes:
             token = _current.set(_CodecCall(classes, ()))
-        decoder = _json()[2] if classes is STRUCTURAL else _json()[1]
-        return decoder(str(data, "utf-8"))
+        decoder, raw_decode = _json()[2] if classes is STRUCTURAL else _json()[1]
+        text = str(data, "utf-8")
+        if head and text.startswith(head) and text.endswith("}"):
+            value, end = raw_decode(text, len(head))
+            if end == len(text) - 1:
+                return True, value
+            _current.get().used.clear()  # the whole text uses its buffers once more
+        return False, decoder(text)
     except ContractError:
         raise
     except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as error:
@@ -312,7 +337,16 @@ def _struct():
     return _struct_module
 
 
+_one_buffer = None  # struct.Struct of a container's head with one buffer: see _pack_buffers
+
+
 def _pack_buffers(text: bytes, buffers: list) -> bytes:
+    global _one_buffer
+    if len(buffers) == 1 and type(buffers[0]) is bytes:  # one number list: most containers
+        if _one_buffer is None:
+            _one_buffer = _struct().Struct(">IIQ")
+        head = _one_buffer.pack(len(text), 1, len(buffers[0]))
+        return b"".join((_CONTAINER_MAGIC, head, text, buffers[0]))
     lengths = [memoryview(buffer).nbytes for buffer in buffers]
     head = _struct().pack(f">II{len(lengths)}Q", len(text), len(lengths), *lengths)
     return b"".join([_CONTAINER_MAGIC, head, text, *buffers])
@@ -1083,15 +1117,26 @@ def pickle_loads(data, *, classes=_NO_CLASSES):
 # ---------------------------------------------------------------------- envelopes (files)
 
 
-def _decode_envelope(data, classes, pickle_allowed: bool, max_bytes: int | None = None):
+# The JSON text of an envelope up to its one varying field, as `encode` writes the dict:
+# an input of positional arguments only, an output of a value and no prints. Written and
+# read as text around that field (`_encode_within`), they are most envelopes.
+_ARGS_ONLY_INPUT = f'{{"format":"{INPUT_FORMAT}","args":'
+_QUIET_OUTPUT = f'{{"format":"{OUTPUT_FORMAT}","ok":true,"stdout":"","stderr":"","value":'
+
+
+def _decode_envelope(
+    data, classes, pickle_allowed: bool, max_bytes: int | None = None, head: str = ""
+) -> tuple[bool, object]:
+    """`(True, the varying field)` for an envelope that is `head` and that field, else
+    `(False, the whole envelope)`; pickles only with `pickle_allowed`."""
     if codec_of(data) != CODEC_PICKLE:
-        return decode(data, classes=classes, max_bytes=max_bytes)
+        return _decode_within(data, classes, max_bytes, head)
     if not pickle_allowed:
         raise ContractError("a pickled envelope was refused: only the safe codec is decoded here")
     if max_bytes is not None and len(data) > max_bytes:
         raise ContractError(f"encoded value is {len(data)} bytes, over the {max_bytes} limit")
     try:
-        return pickle_loads(data, classes=classes)
+        return False, pickle_loads(data, classes=classes)
     except Exception as error:  # what a trusted worker pickled names a module we lack...
         raise ContractError(f"cannot unpickle: {type(error).__name__}: {error}") from None
 
@@ -1121,6 +1166,8 @@ def encode_input(
     `encode`); `codec="pickle"` is for the long-lived workers of trusted engines only (see
     `pickle_dumps`).
     """
+    if data_zip is None and not kwargs and codec != CODEC_PICKLE:
+        return _encode_within(tuple(args), classes, _ARGS_ONLY_INPUT)
     envelope = {"format": INPUT_FORMAT, "args": tuple(args)}
     if data_zip is not None:
         envelope["data_zip"] = data_zip
@@ -1140,7 +1187,11 @@ def decode_input(
     passes `allow_pickle`; a task script never does, since it may run on a volunteer's
     machine (or a signing worker) where a pickle would be code nobody checked.
     """
-    envelope = _decode_envelope(data, classes, allow_pickle)
+    args_only, envelope = _decode_envelope(data, classes, allow_pickle, head=_ARGS_ONLY_INPUT)
+    if args_only:
+        if not isinstance(envelope, tuple):
+            raise ContractError("task input has malformed args or data_zip")
+        return Arguments(envelope), None
     if not isinstance(envelope, dict) or envelope.get("format") != INPUT_FORMAT:
         raise ContractError(f"not a PyMW task input (expected format {INPUT_FORMAT})")
     args, data_zip = envelope.get("args"), envelope.get("data_zip")
@@ -1249,6 +1300,8 @@ class Outcome:
     def _encoded(self, codec, classes) -> bytes:
         if codec == CODEC_PICKLE:
             return pickle_dumps(self.to_envelope(with_exception=True), classes=classes)
+        if self.ok and not self.stdout and not self.stderr:
+            return _encode_within(self.value, classes, _QUIET_OUTPUT)
         return encode(self.to_envelope(), classes=classes)
 
     def _fail(self, error: BaseException, classes) -> None:
@@ -1312,9 +1365,13 @@ def decode_output(
     bytes never decide it.
     """
     try:
-        envelope = _decode_envelope(data, classes, codec == CODEC_PICKLE, max_bytes)
+        quiet, envelope = _decode_envelope(
+            data, classes, codec == CODEC_PICKLE, max_bytes, _QUIET_OUTPUT
+        )
     except SystemExit as error:  # a pickle that exits as it loads: its output's fault only
         raise ContractError(f"cannot unpickle: SystemExit: {error}") from None
+    if quiet:
+        return Outcome(True, envelope)
     if not isinstance(envelope, dict) or envelope.get("format") != OUTPUT_FORMAT:
         raise ContractError(f"not a PyMW task output (expected format {OUTPUT_FORMAT})")
     stdout, stderr = envelope.get("stdout", ""), envelope.get("stderr", "")
@@ -1550,16 +1607,22 @@ def _moves_into_place(staging: str, root: str) -> list:
 # ------------------------------------------------------------------ running a task (worker)
 
 
-class _BoundedCapture(io.TextIOBase):
-    """A text stream that keeps the first MAX_CAPTURED_CHARS characters written to it."""
+class _BoundedCapture:
+    """A text stream that keeps the first MAX_CAPTURED_CHARS characters written to it.
+
+    Not an io.TextIOBase subclass, though registered as one: every task call makes two,
+    and an io object's creation and finalisation cost more than a short task's call. It
+    has the text stream methods code writing to sys.stdout uses."""
+
+    __slots__ = ("_parts", "_size", "truncated")
+    encoding, errors, newlines, closed = "utf-8", "strict", None, False
 
     def __init__(self):
         self._parts, self._size, self.truncated = [], 0, False
 
-    def writable(self):
-        return True
-
     def write(self, text):
+        if type(text) is not str:
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         room = MAX_CAPTURED_CHARS - self._size
         if len(text) > room:
             self.truncated = True
@@ -1568,9 +1631,34 @@ class _BoundedCapture(io.TextIOBase):
             self._size += min(len(text), room)
         return len(text)
 
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        raise io.UnsupportedOperation("a task's captured output has no file descriptor")
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return False
+
+    def seekable(self):
+        return False
+
     def getvalue(self):
         value = "".join(self._parts)
         return value + "\n[... output cut by PyMW]\n" if self.truncated else value
+
+
+io.TextIOBase.register(_BoundedCapture)
 
 
 def task_namespace(function) -> dict:

@@ -86,6 +86,35 @@ def test_output_envelope_round_trip_and_malformed_records():
         contract.decode_output(contract.encode(bad_error))
 
 
+ENVELOPE_VALUES = [None, 7, "é", [1, (2, "x")], list(range(100)), [0.5] * 70, {"k": b"z" * 5000}]
+
+
+@pytest.mark.parametrize("value", ENVELOPE_VALUES)
+def test_envelopes_are_byte_for_byte_the_encoding_of_their_dicts(value):
+    # Inputs of positional arguments and quiet outputs are written as text around their
+    # one varying field: what travels must stay what encoding the whole dict makes.
+    args_only = {"format": contract.INPUT_FORMAT, "args": (value, 1)}
+    assert contract.encode_input((value, 1)) == contract.encode(args_only)
+    assert contract.decode_input(contract.encode(args_only)) == ((value, 1), None)
+    quiet = contract.Outcome(True, value)
+    assert quiet.to_bytes() == contract.encode(quiet.to_envelope())
+    decoded = contract.decode_output(contract.encode(quiet.to_envelope()))
+    assert (decoded.ok, decoded.value, decoded.stdout, decoded.stderr) == (True, value, "", "")
+
+
+def test_an_envelope_with_more_than_its_fixed_fields_is_read_whole():
+    numbers = list(range(100))  # raw after the JSON: the whole read uses the buffer again
+    envelope = {"format": contract.INPUT_FORMAT, "args": (numbers,), "data_zip": "data.zip"}
+    assert contract.decode_input(contract.encode(envelope)) == ((numbers,), "data.zip")
+    # A field repeated after the value: as JSON reads it, the last one counts.
+    text = '{"format":"%s","ok":true,"stdout":"","stderr":"","value":1,"ok":false}'
+    with pytest.raises(contract.ContractError, match="malformed error record"):
+        contract.decode_output((text % contract.OUTPUT_FORMAT).encode())
+    text = '{"format":"%s","args":[1]}'  # args that are no tuple
+    with pytest.raises(contract.ContractError, match="malformed args"):
+        contract.decode_input((text % contract.INPUT_FORMAT).encode())
+
+
 def test_call_task_captures_streams_and_bounds_them():
     def noisy():
         print("x" * (contract.MAX_CAPTURED_CHARS * 2))
