@@ -337,15 +337,21 @@ def _struct():
     return _struct_module
 
 
-_one_buffer = None  # struct.Struct of a container's head with one buffer: see _pack_buffers
+_one_buffer = None  # see _one_buffer_head
+
+
+def _one_buffer_head():
+    """The struct of a container's head with one buffer (a number list: most containers),
+    made once: its JSON length, the buffer count and the buffer's length."""
+    global _one_buffer
+    if _one_buffer is None:
+        _one_buffer = _struct().Struct(">IIQ")
+    return _one_buffer
 
 
 def _pack_buffers(text: bytes, buffers: list) -> bytes:
-    global _one_buffer
-    if len(buffers) == 1 and type(buffers[0]) is bytes:  # one number list: most containers
-        if _one_buffer is None:
-            _one_buffer = _struct().Struct(">IIQ")
-        head = _one_buffer.pack(len(text), 1, len(buffers[0]))
+    if len(buffers) == 1 and type(buffers[0]) is bytes:
+        head = _one_buffer_head().pack(len(text), 1, len(buffers[0]))
         return b"".join((_CONTAINER_MAGIC, head, text, buffers[0]))
     lengths = [memoryview(buffer).nbytes for buffer in buffers]
     head = _struct().pack(f">II{len(lengths)}Q", len(text), len(lengths), *lengths)
@@ -356,6 +362,13 @@ def _unpack_buffers(data) -> tuple[memoryview, list]:
     struct = _struct()
     view = memoryview(data)
     offset = len(_CONTAINER_MAGIC)
+    if len(view) >= offset + 16 and data[:offset] == _CONTAINER_MAGIC:
+        text_size, count, length = _one_buffer_head().unpack_from(view, offset)
+        if count == 1:
+            end = offset + 16 + text_size
+            if end + length != len(view):
+                raise ContractError("malformed encoded value: buffer lengths do not add up")
+            return view[offset + 16 : end], [view[end:]]
     if view[:offset] != _CONTAINER_MAGIC or len(view) < offset + 8:
         raise ContractError("malformed encoded value: not a PyMW buffers container")
     text_size, count = struct.unpack_from(">II", view, offset)

@@ -106,7 +106,7 @@ class Inbox:
                 self._busy = False
         while (job := self._next()) is not None:
             with self._lock:
-                if self._released[job.task_id]:
+                if self._released.get(job.task_id):  # (a Counter's [] calls Python)
                     self._released[job.task_id] -= 1
                     continue
                 self._waiting.discard(job.task_id)
