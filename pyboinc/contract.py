@@ -1651,8 +1651,14 @@ class _BoundedCapture:
     def flush(self):
         pass
 
+    def close(self):
+        pass  # the capture ends with the task's call
+
     def fileno(self):
         raise io.UnsupportedOperation("a task's captured output has no file descriptor")
+
+    def detach(self):
+        raise io.UnsupportedOperation("a task's captured output has no buffer to detach")
 
     def isatty(self):
         return False

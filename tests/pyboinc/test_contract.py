@@ -128,6 +128,24 @@ def test_call_task_captures_streams_and_bounds_them():
     assert outcome.stderr == "warning\n"
 
 
+def test_a_tasks_captured_stdout_behaves_as_a_text_stream():
+    def uses_the_stream():
+        import io
+
+        stream = sys.stdout
+        assert isinstance(stream, io.TextIOBase) and stream.writable() and not stream.isatty()
+        with pytest.raises(TypeError):
+            stream.write(b"bytes")  # as a real text stream refuses them
+        with pytest.raises(io.UnsupportedOperation):
+            stream.fileno()
+        stream.writelines(["a", "b\n"])
+        stream.flush()
+        return stream.encoding
+
+    outcome = contract.call_task(uses_the_stream, ())
+    assert (outcome.ok, outcome.value, outcome.stdout) == (True, "utf-8", "ab\n"), outcome.traceback
+
+
 def test_worker_command_follows_the_argument_order():
     plain = contract.worker_command(["python3"], "t.py", "in", "out")
     frozen = contract.worker_command(["./pymw_1.03_x"], "t.py", "in", "out", "1.00_python311.zip")
