@@ -164,6 +164,9 @@ class Master:
         self._ids = itertools.count()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        # Threads waiting in next_done: a task's end wakes them, and costs no notify when
+        # none waits (futures and callbacks take most results).
+        self._collectors = 0
         self._queue: deque[PyMW_Task] = deque()
         self._running: dict[int, PyMW_Task] = {}
         # Oldest first. An OrderedDict: popping a plain dict's first entry skips the holes
@@ -460,7 +463,8 @@ class Master:
         if task.collect:
             self._uncollected[task.task_id] = task
         self._progress.advance(1)
-        self._changed.notify_all()
+        if self._collectors:
+            self._changed.notify_all()
 
     def _move(self, task: PyMW_Task, state: TaskState) -> None:
         self._counts[task.state._value_] -= 1
@@ -514,7 +518,11 @@ class Master:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
-                self._changed.wait(remaining)
+                self._collectors += 1
+                try:
+                    self._changed.wait(remaining)
+                finally:
+                    self._collectors -= 1
 
     def _pop_done(self, among: Sequence[PyMW_Task] | None) -> PyMW_Task | None:
         if among is None:

@@ -83,12 +83,12 @@ class Prefetch:
         """A slot per job the workers can take now, the least loaded first: sending
         ahead to a busy worker only hides the round trip, it must not keep an idle one
         waiting."""
-        slots = [
-            (len(worker.in_flight) + depth, index, worker)
+        order = sorted(
+            (len(worker.in_flight) + depth, index)
             for index, worker in enumerate(workers)
             for depth in range(self.room(worker))
-        ]
-        return [worker for *_, worker in sorted(slots, key=lambda slot: slot[:2])]
+        )
+        return [workers[index] for _, index in order]
 
     def retiring(self, worker: WorkerState) -> bool:
         """True when `worker` ran its `max_tasks` and holds nothing: replace it."""
