@@ -13,7 +13,7 @@ import tasks_for_tests as t
 from pyboinc import contract
 from pymw import pymw
 from pymw.errors import BrokenMasterError, RemoteTraceback, TaskError, UserError, WorkerLostError
-from pymw.interfaces.generic import GenericInterface
+from pymw.interfaces.generic import PERSISTENT_PREFETCH, GenericInterface
 
 
 @pytest.fixture
@@ -227,10 +227,20 @@ def test_scheduler_func_picks_task_and_worker():
 
     interface = GenericInterface(num_workers=1)
     with pymw.PyMW_Master(interface, scheduler_func=last_task_first, show_progress=False) as m:
-        tasks = [m.submit_task(t.slow_square, input_data=(i, 0.05)) for i in range(4)]
-        order = [m.get_result()[0] for _ in tasks]
-    assert order[-1] is tasks[0] or order[-1] is tasks[1]
-    assert picked
+        # Long tasks first fill the worker (it holds PERSISTENT_PREFETCH jobs), so that the
+        # next four wait in the queue together, however the dispatcher interleaves with
+        # the submissions, and the policy alone orders them.
+        fillers = [
+            m.submit_task(t.slow_square, input_data=(i, 0.5)) for i in range(PERSISTENT_PREFETCH)
+        ]
+        deadline = time.monotonic() + 30
+        while m.get_status()["tasks"]["running"] < len(fillers):
+            assert time.monotonic() < deadline, m.get_status()
+            time.sleep(0.01)
+        tasks = [m.submit_task(t.slow_square, input_data=(i, 0.01)) for i in range(4)]
+        order = [m.get_result()[0] for _ in fillers + tasks]
+    assert order[len(fillers) :] == tasks[::-1]
+    assert picked[-4:] == [task.name for task in tasks[::-1]]
 
 
 def test_user_mistakes_are_one_line_user_errors(master):
