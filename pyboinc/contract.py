@@ -362,15 +362,15 @@ def _unpack_buffers(data) -> tuple[memoryview, list]:
     struct = _struct()
     view = memoryview(data)
     offset = len(_CONTAINER_MAGIC)
-    if len(view) >= offset + 16 and data[:offset] == _CONTAINER_MAGIC:
+    if data[:offset] != _CONTAINER_MAGIC or len(view) < offset + 8:
+        raise ContractError("malformed encoded value: not a PyMW buffers container")
+    if len(view) >= offset + 16:
         text_size, count, length = _one_buffer_head().unpack_from(view, offset)
-        if count == 1:
+        if count == 1:  # read with the head's one struct, as _pack_buffers wrote it
             end = offset + 16 + text_size
             if end + length != len(view):
                 raise ContractError("malformed encoded value: buffer lengths do not add up")
             return view[offset + 16 : end], [view[end:]]
-    if view[:offset] != _CONTAINER_MAGIC or len(view) < offset + 8:
-        raise ContractError("malformed encoded value: not a PyMW buffers container")
     text_size, count = struct.unpack_from(">II", view, offset)
     offset += 8
     if count > (len(view) - offset) // 8:
