@@ -301,7 +301,8 @@ def _decode_within(data, classes, max_bytes: int | None, head: str) -> tuple[boo
             value, end = raw_decode(text, len(head))
             if end == len(text) - 1:
                 return True, value
-            _current.get().used.clear()  # the whole text uses its buffers once more
+            if token is not None:  # the whole text uses its buffers once more
+                _current.get().used.clear()
         return False, decoder(text)
     except ContractError:
         raise
