@@ -15,7 +15,6 @@ other end sends.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import struct
 from collections.abc import Callable
@@ -34,9 +33,9 @@ _GATHER_BYTES = 1 << 16
 # The most pieces one writev takes (POSIX guarantees 16; Linux takes 1024).
 _IOV_MAX = 1024
 # The most one read of a pipe takes: a burst of small frames (a map's replies, about a
-# hundred) still comes in one read, and of a large payload only this much is read into the
-# read buffer and copied out; the rest goes straight into the payload's own buffer. (A read
-# of all the generic interface's 1 MiB pipe holds copied a 1 MB payload once more, in fresh
+# hundred) still comes in one read, and of a large payload only this much passes through
+# the read buffer; the rest is read straight into the payload's own buffer. (Reading all
+# that a generic interface's 1 MiB pipe holds copied a 1 MB payload once more, into fresh
 # memory: row e of bench_master ran 15% slower.)
 _READ_BYTES = _GATHER_BYTES
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -146,9 +145,7 @@ class FrameReader:
     def __init__(self, fd: int | None = None, max_payload: int | None = None) -> None:
         self.fd = fd
         self.max_payload = max_payload
-        # Anonymous memory, not a bytearray: the kernel backs only the pages reads touch,
-        # where a bytearray's zero fill would make all of it resident in every reader.
-        self._space = mmap.mmap(-1, _READ_BYTES) if fd is not None else bytearray()
+        self._space = bytearray(_READ_BYTES if fd is not None else 0)  # what a read fills
         self._rest = bytearray()  # the start of a frame not all arrived yet
         self._skip = 0  # bytes of a refused payload still to drop
         # A large payload on its way: its frame's header, the payload, and how much of it
