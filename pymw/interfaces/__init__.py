@@ -30,15 +30,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Engine:
-    """Where an engine lives and what a user installs to get it."""
+    """Where an engine lives, what a user installs to get it, and which of the switches
+    that not every engine reads it reads (`parse_options`' dests): one of them given to
+    another engine is an error, so that `--url` without `-i boinc` does not quietly run
+    the batch on this machine."""
 
     module: str
     class_name: str
     install_hint: str | None = None
+    switches: tuple[str, ...] = ()
+
+
+_WORKER_APP = ("app_path", "app_args")
 
 
 ENGINES: dict[str, Engine] = {
-    "generic": Engine("pymw.interfaces.generic", "GenericInterface"),
+    "generic": Engine(
+        "pymw.interfaces.generic", "GenericInterface", switches=(*_WORKER_APP, "fresh_process")
+    ),
     "mpi": Engine(
         "pymw.interfaces.mpi",
         "MPIInterface",
@@ -48,10 +57,30 @@ ENGINES: dict[str, Engine] = {
         "pymw.interfaces.condor",
         "CondorInterface",
         "pip install 'pymw[condor]'  (the htcondor bindings)",
+        _WORKER_APP,
     ),
-    "slurm": Engine("pymw.interfaces.slurm", "SlurmInterface"),
+    "slurm": Engine(
+        "pymw.interfaces.slurm",
+        "SlurmInterface",
+        switches=(
+            *_WORKER_APP,
+            "slurm_partition",
+            "slurm_account",
+            "slurm_time",
+            "slurm_cpus_per_task",
+            "slurm_mem",
+            "slurm_args",
+            "slurm_python",
+            "slurm_dir",
+        ),
+    ),
     "grid_simulator": Engine("pymw.interfaces.grid_simulator", "GridSimulatorInterface"),
-    "boinc": Engine("pymw.interfaces.boinc", "BOINCInterface", "pip install 'pymw[boinc]'"),
+    "boinc": Engine(
+        "pymw.interfaces.boinc",
+        "BOINCInterface",
+        "pip install 'pymw[boinc]'",
+        (*_WORKER_APP, "project_home", "quorum", "url", "auth", "auth_file"),
+    ),
 }
 
 

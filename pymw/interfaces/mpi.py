@@ -313,12 +313,8 @@ class MPIInterface:
 
     @classmethod
     def from_options(cls, options: Any) -> MPIInterface:
-        """`-n` spawned workers; under mpiexec, the job's ranks (-n is then ignored)."""
-        if getattr(options, "app_path", None):
-            raise UserError(
-                "the mpi interface runs tasks on its ranks' own Python; drop -c/--app_path "
-                "(custom worker apps are for the generic, condor and boinc interfaces)"
-            )
+        """`-n` spawned workers; under mpiexec, the job's ranks (-n is then ignored). A
+        custom worker app (-c) is refused by `get_interface`: ranks run their own Python."""
         return cls(num_workers=getattr(options, "num_workers", None))
 
     # ------------------------------------------------------------- the protocol

@@ -221,6 +221,8 @@ _SWITCHES: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 
 # Switches that take a whole number of at least 1.
 _COUNTS = ("num_workers", "quorum", "slurm_cpus_per_task")
+# Each switch's flags, as an error names it ("-c/--app_path").
+_FLAGS = {settings["dest"]: "/".join(flags) for flags, settings in _SWITCHES}
 
 
 def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
@@ -271,6 +273,7 @@ def get_interface(options: Any) -> Interface:
     engine = ENGINES.get(name)
     if engine is None:
         _fail(f"unknown interface {name!r}; choose one of {', '.join(ENGINES)}")
+    _check_switches(name, options)
     try:
         module = importlib.import_module(engine.module)
     except ModuleNotFoundError as error:
@@ -285,6 +288,20 @@ def get_interface(options: Any) -> Interface:
     if signing_key is not None:
         interface.signing_key = signing_key
     return interface
+
+
+def _check_switches(name: str, options: Any) -> None:
+    """Fail on a switch given that the `name` engine does not read (see `Engine.switches`)."""
+    for dest, flags in _FLAGS.items():
+        owners = [other for other, engine in ENGINES.items() if dest in engine.switches]
+        if owners and name not in owners and getattr(options, dest, None):
+            if len(owners) == 1:
+                _fail(
+                    f"{flags} is a switch of the {owners[0]} interface, not of {name}: "
+                    f"add -i {owners[0]}, or drop it"
+                )
+            listed = f"{', '.join(owners[:-1])} and {owners[-1]}"
+            _fail(f"{flags} is a switch of the {listed} interfaces, not of {name}: drop it")
 
 
 def _user_error_in(error: BaseException | None) -> UserError | None:

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -126,12 +125,6 @@ def test_hub_environment_drops_the_launchers_variables(monkeypatch):
     environment = mpi._hub_environment()
     assert "PMI_FD" not in environment
     assert str(ROOT) in environment["PYTHONPATH"]
-
-
-def test_options_refuse_a_custom_worker_app():
-    options = SimpleNamespace(num_workers=2, app_path="dist/pyboinc", app_args="")
-    with pytest.raises(UserError, match="drop -c"):
-        mpi.MPIInterface.from_options(options)
 
 
 def test_zero_workers_is_a_user_error(monkeypatch):

@@ -48,6 +48,12 @@ def test_an_optparse_parser_from_pymw_0_4_programs_still_works():
         (["-c", "/no/such/dir", "-a", "1.00_python311.zip"], "does not exist"),
         (["-a", "1.00_python311.zip"], "without -c/--app_path"),
         (["--no-such-switch"], "unrecognized arguments"),
+        # Another engine's switch: with it ignored, the batch would run on this machine.
+        (["--url", "https://boinc.example.org/p/", "--auth", "k"], "add -i boinc, or drop it"),
+        (["-p", "/srv/project"], "-p/--project_home is a switch of the boinc interface"),
+        (["-i", "mpi", "-c", "dist/pyboinc"], "of the generic, condor, slurm and boinc"),
+        (["--slurm-partition", "short"], "add -i slurm"),
+        (["-i", "boinc", "-p", "/srv/project", "--fresh_process"], "not of boinc"),
     ],
 )
 def test_bad_options_are_one_line_errors_with_status_2(args, message):
@@ -56,6 +62,25 @@ def test_bad_options_are_one_line_errors_with_status_2(args, message):
     assert message in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_switch_of_another_engine_is_refused_before_that_engine_is_imported(monkeypatch, capsys):
+    """mpi4py missing or not, -c with -i mpi is the switch's error, not the install hint."""
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    options, _ = interfaces.parse_options(args=["-i", "mpi", "-c", "dist/pyboinc"])
+    with pytest.raises(SystemExit) as stopped:
+        interfaces.get_interface(options)
+    assert stopped.value.code == 2
+    assert "-c/--app_path is a switch of" in capsys.readouterr().err
+
+
+def test_every_engine_takes_its_own_switches():
+    """Each switch an engine lists is one parse_options defines, so none is refused by
+    a typo in the table."""
+    options, _ = interfaces.parse_options(args=[])
+    for engine in interfaces.ENGINES.values():
+        for dest in engine.switches:
+            assert hasattr(options, dest), dest
 
 
 def test_custom_worker_dir_without_a_build_lists_what_was_found(tmp_path):
