@@ -25,6 +25,8 @@ import time
 from tqdm import tqdm
 
 from pymw import pymw
+from pymw.errors import UserError
+from pymw.interfaces import ArgumentParser
 from pymw.interfaces.grid_simulator import GridSimulatorInterface, SimWorker, read_fta_workers
 
 MEAN_TASK_WORK = 60.0  # work units; a speed-1 worker does one per CPU-second
@@ -107,11 +109,14 @@ def plot(path: str, curves: dict[str, list[float]]) -> None:
     figure.savefig(path)
 
 
-def parse_options() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, help="simulated workers (default 1000)")
-    parser.add_argument("--tasks", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=2009)
+def parse_options(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="simulated workers (default 1000; with --trace, the trace's first this-many hosts)",
+    )
+    parser.add_argument("--tasks", type=int, default=100_000, help="tasks (default 100,000)")
+    parser.add_argument("--seed", type=int, default=2009, help="random seed (default 2009)")
     parser.add_argument("--trace", metavar="FILE", help="hosts from an FTA event_trace.tab")
     parser.add_argument("--plot", metavar="PNG", help="draw the completion curves")
     parser.add_argument(
@@ -121,6 +126,10 @@ def parse_options() -> argparse.Namespace:
         help="run only the policy with this many replicas",
     )
     options = parser.parse_args()
+    for name in ("workers", "tasks"):
+        value = getattr(options, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1, got {value}")
     if options.plot:
         try:
             import matplotlib  # noqa: F401
@@ -130,7 +139,14 @@ def parse_options() -> argparse.Namespace:
 
 
 def main() -> None:
-    options = parse_options()
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    try:
+        run(parse_options(parser))
+    except UserError as error:  # an unreadable trace: one line, as a bad switch is
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+
+
+def run(options: argparse.Namespace) -> None:
     gc.set_threshold(GC_THRESHOLD)
     task_rng = random.Random(options.seed)
     works = [task_rng.expovariate(1 / MEAN_TASK_WORK) for _ in range(options.tasks)]

@@ -43,6 +43,33 @@ def test_hosts_come_from_an_fta_trace(tmp_path):
     assert "first come" not in run.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trace", "/no/such/event_trace.tab"], "cannot read FTA trace /no/such/event_trace.tab"),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
+        (["--tasks", "-5"], "--tasks must be at least 1, got -5"),
+    ],
+)
+def test_bad_input_is_one_line_with_status_2(args, message):
+    run = _run(*args)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stdout == ""
+
+
+def test_a_file_that_is_no_trace_is_one_line_with_status_2(tmp_path):
+    trace = tmp_path / "event_trace.tab"
+    trace.write_text("not a trace\n")
+    run = _run("--trace", str(trace), "--tasks", "10")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"worker_sim.py: error: {trace} is not an FTA event trace: no event_start_time, "
+        "event_stop_time, node_id"
+    ]
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed"
 )
