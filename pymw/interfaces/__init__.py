@@ -11,7 +11,9 @@ their parsing and `get_interface` are `options.py`'s, imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from .base import Completion, Interface, Job, Program
@@ -82,6 +84,27 @@ ENGINES: dict[str, Engine] = {
         (*_WORKER_APP, "project_home", "quorum", "url", "auth", "auth_file"),
     ),
 }
+
+
+def missing_module(engine: str, module: str | None) -> str:
+    """What to say when the `engine` interface lacks the Python module `module`."""
+    hint = ENGINES[engine].install_hint
+    return f"the {engine} interface needs the Python module {module!r}" + (
+        f"; install it with: {hint}" if hint else ""
+    )
+
+
+def import_for(engine: str, module: str) -> ModuleType:
+    """Import `module`, a dependency of the `engine` interface. Missing, it is a
+    ModuleNotFoundError that says what to install, for a program that imports the
+    interface itself (`Executor(interface=MPIInterface)`); `get_interface` says it in one
+    line."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise
+        raise ModuleNotFoundError(missing_module(engine, module), name=module) from None
 
 
 # Made on first use, in options.py: argparse is no part of running tasks.

@@ -33,14 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import htcondor2
-
 from pyboinc import contract
 
 from ..errors import UserError
 from ..worker_app import WorkerApp, find_worker_app
+from . import import_for
 from .base import Completion, Job
 from .waiting import Poller
+
+htcondor2 = import_for("condor", "htcondor2")
 
 logger = logging.getLogger("pymw.condor")
 

@@ -48,16 +48,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mpi4py  # noqa: F401  (a missing mpi4py is reported by get_interface with the fix)
-
 from pymw_worker import frames, records
 from pymw_worker.inbox import BACKOFF_MAX, BACKOFF_MIN
 from pymw_worker.mpi_ranks import MASTER_RANK
 
 from ..errors import UserError
+from . import import_for
 from .base import Completion, Job, WorkerSetup
 from .long_lived import WORKER_EXIT_GRACE, Prefetch, WorkerState, completion_of
 from .waiting import Poller, drain
+
+# Here only to fail early, saying what to install; ranks and the hub import MPI itself.
+import_for("mpi", "mpi4py")
 
 logger = logging.getLogger("pymw.mpi")
 

@@ -17,7 +17,7 @@ import sys
 from typing import Any, NoReturn
 
 from ..errors import UserError
-from . import ENGINES
+from . import ENGINES, missing_module
 from .base import Interface
 
 
@@ -279,8 +279,7 @@ def get_interface(options: Any) -> Interface:
     except ModuleNotFoundError as error:
         if error.name == engine.module:
             _fail(f"the {name} interface is not available in this version of PyMW")
-        hint = f"; install it with: {engine.install_hint}" if engine.install_hint else ""
-        _fail(f"the {name} interface needs the Python module {error.name!r}{hint}")
+        _fail(missing_module(name, error.name))
     try:
         interface = getattr(module, engine.class_name).from_options(options)
     except UserError as error:

@@ -74,6 +74,20 @@ def test_a_switch_of_another_engine_is_refused_before_that_engine_is_imported(mo
     assert "-c/--app_path is a switch of" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("engine", "module", "extra"),
+    [("mpi", "mpi4py", "pymw[mpi]"), ("condor", "htcondor2", "pymw[condor]")],
+)
+def test_an_engine_imported_without_its_extra_says_what_to_install(engine, module, extra):
+    """`Executor(interface=MPIInterface)` imports the engine itself, past get_interface."""
+    code = f"import sys; sys.modules[{module!r}] = None\nimport pymw.interfaces.{engine}\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ModuleNotFoundError: the {engine} interface needs the Python module")
+    assert extra in last
+
+
 def test_every_engine_takes_its_own_switches():
     """Each switch an engine lists is one parse_options defines, so none is refused by
     a typo in the table."""
