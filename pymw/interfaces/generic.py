@@ -86,9 +86,9 @@ class GenericInterface:
                 "the generic interface runs on Linux and macOS; on Windows, run the master "
                 "under WSL"
             )
-        self._num_workers = num_workers or os.cpu_count() or 1
-        if self._num_workers < 1:
+        if num_workers is not None and num_workers < 1:  # None is "all cores"; 0 a mistake
             raise UserError(f"--num_workers must be at least 1, got {num_workers}")
+        self._num_workers = num_workers or os.cpu_count() or 1
         if not shutil.which(python_loc) and not os.path.exists(python_loc):
             raise UserError(f"Python interpreter {python_loc!r} not found; pass an existing path")
         self.python_loc = python_loc

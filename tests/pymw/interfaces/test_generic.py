@@ -56,6 +56,12 @@ def _alive(pid: int) -> bool:
         return handle.read().split(")")[1].split()[0] != "Z"
 
 
+@pytest.mark.parametrize("count", [0, -2])
+def test_no_workers_is_a_user_error_not_all_cores(count):
+    with pytest.raises(UserError, match=f"--num_workers must be at least 1, got {count}"):
+        GenericInterface(num_workers=count)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="signals are POSIX here")
 @pytest.mark.parametrize("mode", ["persistent", "fresh"])
 def test_ctrl_c_stops_workers_and_removes_temporary_files(tmp_path, mode):
