@@ -13,6 +13,7 @@ The machinery underneath is `pymw.master.Master`, shared with `pymw.Executor`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -185,8 +186,8 @@ class PyMW_MapReduce:
         run = _MapReduceRun(
             self._master, core, main_task, exec_reduce, modules, dep_funcs, red_worker, num_worker
         )
-        for chunk in chunks:
-            run.watch_map(self._submit(exec_map, (chunk,), modules, dep_funcs))
+        for index, chunk in enumerate(chunks):
+            run.watch_map(index, self._submit(exec_map, (chunk,), modules, dep_funcs))
         return main_task
 
     def _submit(self, function, args, modules, dep_funcs) -> PyMW_Task:
@@ -194,7 +195,13 @@ class PyMW_MapReduce:
 
 
 class _MapReduceRun:
-    """Drives one MapReduce from task callbacks: no thread waits for it."""
+    """Drives one MapReduce from task callbacks: no thread waits for it.
+
+    Results keep the chunks' order, whatever order the tasks end in: the reduce results
+    are those of map chunk 0, 1... (`red_worker=-1`), or of the map results joined in
+    chunk order and split again. (PyMW 0.4 took them as tasks ended, so a rerun could
+    give another answer.)
+    """
 
     def __init__(
         self, facade, core, main_task, exec_reduce, modules, dep_funcs, red_worker, num_maps
@@ -203,35 +210,38 @@ class _MapReduceRun:
         self.exec_reduce, self.modules, self.dep_funcs = exec_reduce, modules, dep_funcs
         self.red_worker = red_worker
         self.maps_left = num_maps
+        self.mapped: list = [None] * num_maps
         self.reduces_left = num_maps if red_worker == -1 else red_worker
-        self.joined: list = []
-        self.results: list = []
+        self.results: list = [None] * self.reduces_left
 
-    def watch_map(self, task: PyMW_Task) -> None:
-        self.core.add_done_callback(task, self.map_done)
+    def watch_map(self, index: int, task: PyMW_Task) -> None:
+        self.core.add_done_callback(task, functools.partial(self.map_done, index))
 
-    def map_done(self, task: PyMW_Task) -> None:
+    def map_done(self, index: int, task: PyMW_Task) -> None:
         if self._failed(task):
             return
         self.maps_left -= 1
         if self.red_worker == -1:
-            self._reduce([task.result])
+            self._reduce(index, task.result)
             return
-        self.joined += list(task.result)
+        self.mapped[index] = list(task.result)
         if self.maps_left == 0:
-            for chunk in PyMW_MapReduce._data_split(self.joined, self.red_worker):
-                self._reduce([chunk])
+            joined = [item for result in self.mapped for item in result]
+            for reduce_index, chunk in enumerate(
+                PyMW_MapReduce._data_split(joined, self.red_worker)
+            ):
+                self._reduce(reduce_index, chunk)
 
-    def _reduce(self, args: list) -> None:
+    def _reduce(self, index: int, chunk) -> None:
         task = self.facade._submitter.submit(
-            self.exec_reduce, tuple(args), self.modules, self.dep_funcs, collect=False
+            self.exec_reduce, (chunk,), self.modules, self.dep_funcs, collect=False
         )
-        self.core.add_done_callback(task, self.reduce_done)
+        self.core.add_done_callback(task, functools.partial(self.reduce_done, index))
 
-    def reduce_done(self, task: PyMW_Task) -> None:
+    def reduce_done(self, index: int, task: PyMW_Task) -> None:
         if self._failed(task):
             return
-        self.results.append(task.result)
+        self.results[index] = task.result
         self.reduces_left -= 1
         if self.reduces_left == 0:
             self.core.finish_task(self.main_task, self.results)

@@ -59,6 +59,12 @@ def total(values):
     return sum(values)
 
 
+def slow_identity(chunk):
+    """`chunk` back after sleeping its first item's seconds: maps that end out of order."""
+    time.sleep(chunk[0])
+    return chunk
+
+
 def unsendable():
     return object()
 

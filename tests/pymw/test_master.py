@@ -178,8 +178,7 @@ def test_map_reduce_splits_maps_and_reduces():
         )
         finished, result = master.get_result(task)
     assert finished is task
-    assert sum(result) == sum(range(1, 11))
-    assert len(result) == 2
+    assert result == [sum(range(1, 6)), sum(range(6, 11))]
 
 
 def test_map_reduce_with_one_reduce_per_map():
@@ -187,7 +186,18 @@ def test_map_reduce_with_one_reduce_per_map():
         task = pymw.PyMW_MapReduce(master).submit_task_mapreduce(
             t.count_words, t.total, num_worker=4, input_data=["a b", "c", "d e f", "g"]
         )
-        assert sorted(master.get_result(task)[1]) == [1, 1, 2, 3]
+        assert master.get_result(task)[1] == [2, 1, 3, 1]
+
+
+@pytest.mark.parametrize(("red_worker", "expected"), [(-1, [0.4, 0.0, 0.2]), (2, [0.4, 0.2])])
+def test_map_reduce_results_keep_the_chunks_order_not_the_order_tasks_end(red_worker, expected):
+    """The first map ends last, the second first: the results are still in chunk order
+    (reduces of [0.4], [0.0], [0.2]; or of [0.4, 0.0] and [0.2])."""
+    with pymw.PyMW_Master(GenericInterface(num_workers=2), show_progress=False) as master:
+        task = pymw.PyMW_MapReduce(master).submit_task_mapreduce(
+            t.slow_identity, t.total, 3, input_data=[0.4, 0.0, 0.2], red_worker=red_worker
+        )
+        assert master.get_result(task)[1] == expected
 
 
 def test_get_result_hands_out_a_map_reduce_but_never_its_map_and_reduce_tasks(master):
@@ -197,7 +207,7 @@ def test_get_result_hands_out_a_map_reduce_but_never_its_map_and_reduce_tasks(ma
     plain = master.submit_task(t.square, input_data=(4,))
     handed_out = {master.get_result()[0] for _ in range(2)}
     assert handed_out == {task, plain}
-    assert (task.progress, task.error, sorted(task.result)) == (1.0, None, [1, 2, 3])
+    assert (task.progress, task.error, task.result) == (1.0, None, [2, 1, 3])
     with pytest.raises(UserError, match="no task is pending"):
         master.get_result()
 
