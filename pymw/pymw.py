@@ -255,9 +255,17 @@ class _MapReduceRun:
 
 
 def _byte_ranges(paths: list, num: int) -> list[list[list]]:
-    """Split files into `num` lists of [path, start, end] ranges of about equal bytes."""
-    names = [item[0] if isinstance(item, (list, tuple)) else item for item in paths]
-    sizes = [os.path.getsize(name) for name in names]
+    """Split files into `num` lists of [path, start, end] ranges of about equal bytes.
+
+    The paths are made absolute: a worker runs in a folder of its own, where the master's
+    relative paths name nothing (the files must be on a filesystem the workers share)."""
+    names = [
+        os.path.abspath(item[0] if isinstance(item, (list, tuple)) else item) for item in paths
+    ]
+    try:
+        sizes = [os.path.getsize(name) for name in names]
+    except OSError as error:
+        raise UserError(f"file_input: cannot read {error.filename}: {error.strerror}") from None
     share = PyMW_MapReduce._data_split(range(sum(sizes)), num)
     targets = [len(part) for part in share]
     chunks: list[list[list]] = [[] for _ in range(num)]

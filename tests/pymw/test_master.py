@@ -6,6 +6,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 import tasks_for_tests as t
@@ -198,6 +199,24 @@ def test_map_reduce_results_keep_the_chunks_order_not_the_order_tasks_end(red_wo
             t.slow_identity, t.total, 3, input_data=[0.4, 0.0, 0.2], red_worker=red_worker
         )
         assert master.get_result(task)[1] == expected
+
+
+def test_map_reduce_over_files_named_relative_to_the_master(master, tmp_path, monkeypatch):
+    """file_input=True: each map reads its byte ranges, though it runs in another folder."""
+    monkeypatch.chdir(tmp_path)
+    Path("a.txt").write_bytes(b"x" * 1000)
+    Path("b.txt").write_bytes(b"y" * 500)
+    task = pymw.PyMW_MapReduce(master).submit_task_mapreduce(
+        t.count_bytes, t.total, 3, input_data=["a.txt", ["b.txt"]], file_input=True
+    )
+    assert master.get_result(task)[1] == [500, 500, 500]
+
+
+def test_map_reduce_over_a_missing_file_is_a_user_error(master, tmp_path):
+    with pytest.raises(UserError, match=f"file_input: cannot read {tmp_path}/gone.txt: No such"):
+        pymw.PyMW_MapReduce(master).submit_task_mapreduce(
+            t.count_bytes, t.total, 2, input_data=[tmp_path / "gone.txt"], file_input=True
+        )
 
 
 def test_get_result_hands_out_a_map_reduce_but_never_its_map_and_reduce_tasks(master):
