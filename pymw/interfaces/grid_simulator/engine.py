@@ -312,6 +312,10 @@ def run_task(call: TaskCall, worker: SimWorker) -> tuple[float, contract.Outcome
     function, args = call
     outcome = contract.call_task(function, (worker, *args), args.kwargs, codec=None)
     if not outcome.ok:
+        if isinstance(outcome.exception, TypeError):
+            problem = _without_worker(function, args)
+            if problem is not None:
+                return 0.0, contract.call_task(_raise, (problem,), codec=None)
         return 0.0, outcome
     values = outcome.value if type(function) is _MapChunk else (outcome.value,)
     for value in values:
@@ -332,6 +336,28 @@ class _MapChunk:
 
     def __call__(self, worker: SimWorker, *columns: list) -> list:
         return self.chunk(itertools.repeat(worker), *columns)
+
+
+def _without_worker(function, args: contract.Arguments) -> UserError | None:
+    """The error for a task function that cannot take the simulated worker first, as
+    the simulator calls it; None if it can, or if that cannot be told (a map chunk, a
+    builtin). Asked only once a call failed with a TypeError."""
+    if type(function) is _MapChunk:
+        return None
+    import inspect  # only here: a failed call is rare, and inspect costs every start
+
+    try:
+        signature = inspect.signature(function)
+        signature.bind(None, *args, **args.kwargs)
+    except ValueError:  # no signature to read
+        return None
+    except TypeError:
+        return UserError(
+            "the grid simulator calls a task function with the simulated worker first, "
+            "f(worker, *args), and takes what it returns as the task's CPU-seconds (see "
+            f"examples/worker_sim.py); {function.__name__}{signature} takes no worker"
+        )
+    return None
 
 
 def _raise(error: BaseException) -> None:

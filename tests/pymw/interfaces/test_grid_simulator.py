@@ -26,6 +26,14 @@ def broken(worker):
     raise ZeroDivisionError("no work")
 
 
+def no_worker(seed, steps):
+    return steps
+
+
+def wrong_type_inside(worker, work):
+    return work + "s"
+
+
 def chatty(worker, work):
     print(f"working on {work}")
     return work
@@ -108,6 +116,18 @@ def test_task_errors_and_bad_return_values_fail_that_task():
             master.get_result(master.submit_task(broken))
         with pytest.raises(TypeError, match="CPU-seconds"):
             master.get_result(master.submit_task(not_a_number))
+
+
+def test_a_task_function_that_takes_no_worker_is_told_how_the_simulator_calls_it():
+    """Any PyMW program runs with -i grid_simulator; one whose function takes no worker
+    gets what the simulator expects, not the call's 'takes 2 positional arguments'."""
+    interface = GridSimulatorInterface([SimWorker("a", 1.0)])
+    with pymw.PyMW_Master(interface, show_progress=False) as master:
+        with pytest.raises(UserError, match=r"f\(worker, \*args\).*no_worker\(seed, steps\)"):
+            master.get_result(master.submit_task(no_worker, (1, 2)))
+        with pytest.raises(TypeError, match="unsupported operand") as raised:
+            master.get_result(master.submit_task(wrong_type_inside, (3,)))
+        assert not isinstance(raised.value, UserError)
 
 
 def test_a_simulated_task_prints_into_its_own_stdout(capsys):

@@ -54,6 +54,8 @@ def test_an_optparse_parser_from_pymw_0_4_programs_still_works():
         (["-i", "mpi", "-c", "dist/pyboinc"], "of the generic, condor, slurm and boinc"),
         (["--slurm-partition", "short"], "add -i slurm"),
         (["-i", "boinc", "-p", "/srv/project", "--fresh_process"], "not of boinc"),
+        # monte_pi's function takes no simulated worker: what the simulator expects instead.
+        (["-i", "grid_simulator"], "calls a task function with the simulated worker first"),
     ],
 )
 def test_bad_options_are_one_line_errors_with_status_2(args, message):
