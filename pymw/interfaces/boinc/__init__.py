@@ -171,6 +171,7 @@ class BOINCInterface:
         self._factory: WorkunitFactory | None = None
         self._keys = TaskKeys(f"pymw_{self.checkpoint.batch}")
         self._buffer: list[tuple[str, str]] = []
+        self._reattached = False  # whether a task's workunit came from an earlier run
         self._pending: dict[str, _Pending] = {}
         self._counts = {"done": 0, "error": 0}
         self._delivered: list[Path] = []  # outputs read, removed once the batch is complete
@@ -281,8 +282,15 @@ class BOINCInterface:
         factory = self._workunit_factory()
         wu_name = self._keys.name_for(job)
         self._pending[wu_name] = _Pending(job.task_id, job.keep_files)
-        if wu_name in self.checkpoint.created:
-            return  # made by an earlier run of this master: only its result is awaited
+        if wu_name in self.checkpoint.created:  # made by an earlier run: await its result
+            if not self._reattached:
+                self._reattached = True
+                logger.info(
+                    "reattaching to the workunits an earlier run made in batch %d: their "
+                    "results are awaited, not asked for again",
+                    self.checkpoint.batch,
+                )
+            return
         line = factory.line_for(
             wu_name, job.program.script, job.program.digest, job.input_bytes, job.data_zip
         )

@@ -235,6 +235,7 @@ class BOINCRemoteInterface:
         self._keys = TaskKeys()
         self._scripts: dict[str, tuple[str, bytes]] = {}  # program digest -> name, bytes
         self._buffer: list[_BufferedJob] = []
+        self._reattached = False  # whether a task's job came from an earlier run
         self._pending: dict[int, dict[str, int]] = {}  # batch -> job name -> task id
         self._poller = Poller(POLL_MIN, POLL_MAX)
         self._last_buffered = 0.0
@@ -281,6 +282,13 @@ class BOINCRemoteInterface:
             raise UserError("data_files are not supported with --url yet; use -p on the server")
         key = self._keys.key_for(job)
         if key in self.record.submitted:  # by an earlier run of this master: await the result
+            if not self._reattached:
+                self._reattached = True
+                logger.info(
+                    "reattaching to the jobs an earlier run submitted to %s: their results "
+                    "are awaited, not submitted again",
+                    self.url,
+                )
             self._await(self.record.submitted[key], key, job.task_id)
             return
         command = BOINC_FILES.command([], self.stdlib_zip)

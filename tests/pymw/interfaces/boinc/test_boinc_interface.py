@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import subprocess
@@ -108,6 +109,28 @@ def test_a_read_output_stays_until_its_batch_is_complete(sandbox, tmp_path):
         second_output.write_bytes(_run_contract_locally(interface, second, tmp_path))
         assert master.get_result(second)[1] == 16
     assert not first_output.exists() and not second_output.exists()
+
+
+def test_a_rerun_says_it_reattaches_to_the_workunits_its_first_run_made(sandbox, tmp_path, caplog):
+    """With -v, a rerun that submits nothing says why: it awaits the first run's work."""
+    caplog.set_level(logging.INFO, logger="pymw.boinc")
+    said = []
+    for _ in range(2):
+        caplog.clear()
+        interface = BOINCInterface(sandbox.project_dir, task_path=tmp_path / "tasks")
+        with pymw.PyMW_Master(interface, show_progress=False) as master:
+            for number in (3, 4):
+                master.submit_task(t.square, input_data=(number,))
+            _wait_for_workunits(interface, 2)
+        said.append([record.getMessage() for record in caplog.records])
+    first, rerun = said
+    assert any(message.startswith("created 2 workunits") for message in first)
+    assert not any("reattaching" in message for message in first)
+    assert [message for message in rerun if "reattaching" in message] == [
+        f"reattaching to the workunits an earlier run made in batch {interface.checkpoint.batch}"
+        ": their results are awaited, not asked for again"
+    ]
+    assert not any(message.startswith("created") for message in rerun)
 
 
 def _wait_for_workunits(interface: BOINCInterface, count: int) -> dict[int, str]:

@@ -151,9 +151,12 @@ def test_monte_pi_over_http_with_the_frozen_worker(sandbox, pyboinc_dist, tmp_pa
 
 REMOTE_MASTER = textwrap.dedent(
     """
-    import sys, time
+    import logging, sys, time
     from pymw import pymw
     from pymw.interfaces.boinc.remote import BOINCRemoteInterface
+
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("pymw").setLevel(logging.INFO)  # what -v asks for
 
     def cube(x):
         return x ** 3
@@ -195,6 +198,10 @@ def test_an_interrupted_master_reattaches_to_its_batch(pymw_project, tmp_path):
         rerun = subprocess.run([*command, "finish"], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.strip() == str([0, 1, 8, 27])
+    reattached = f"reattaching to the jobs an earlier run submitted to {pymw_project.url}"
+    assert [line for line in rerun.stderr.splitlines() if "reattaching" in line] == [
+        f"{reattached}: their results are awaited, not submitted again"
+    ]
     assert batches(pymw_project) == [(int(line[1]), 4)]
     with sqlite3.connect(pymw_project.project.db_path) as db:
         assert db.execute("SELECT count(*) FROM workunit").fetchone()[0] == 4
