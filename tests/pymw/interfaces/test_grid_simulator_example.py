@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from one_line_errors import assert_one_line_error
 
 from pymw.interfaces.grid_simulator import write_fta_trace
 
@@ -53,21 +54,18 @@ def test_hosts_come_from_an_fta_trace(tmp_path):
 )
 def test_bad_input_is_one_line_with_status_2(args, message):
     run = _run(*args)
-    assert run.returncode == 2
-    assert message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert_one_line_error(run, message)
     assert run.stdout == ""
 
 
 def test_a_file_that_is_no_trace_is_one_line_with_status_2(tmp_path):
     trace = tmp_path / "event_trace.tab"
     trace.write_text("not a trace\n")
-    run = _run("--trace", str(trace), "--tasks", "10")
-    assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [
+    line = assert_one_line_error(_run("--trace", str(trace), "--tasks", "10"))
+    assert line == (
         f"worker_sim.py: error: {trace} is not an FTA event trace: no event_start_time, "
         "event_stop_time, node_id"
-    ]
+    )
 
 
 @pytest.mark.skipif(

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from one_line_errors import assert_one_line_error
 
 from pymw import interfaces
 from pymw.interfaces.generic import GenericInterface
@@ -59,11 +60,7 @@ def test_an_optparse_parser_from_pymw_0_4_programs_still_works():
     ],
 )
 def test_bad_options_are_one_line_errors_with_status_2(args, message):
-    run = run_monte_pi(*args)
-    assert run.returncode == 2
-    assert message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
-    assert "Traceback" not in run.stderr
+    assert_one_line_error(run_monte_pi(*args), message)
 
 
 def test_a_switch_of_another_engine_is_refused_before_that_engine_is_imported(monkeypatch, capsys):

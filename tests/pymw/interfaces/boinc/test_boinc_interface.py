@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import tasks_for_tests as t
+from one_line_errors import assert_one_line_error
 
 from pymw import interfaces, pymw
 from pymw.errors import MalformedResultError, TaskError, UserError
@@ -166,10 +167,7 @@ def _run_contract_locally(interface, task, tmp_path) -> bytes:
     ],
 )
 def test_bad_project_options_are_one_line_errors(tmp_path, args, message):
-    run = run_monte_pi(*args, cwd=tmp_path)
-    assert run.returncode == 2, run.stderr
-    assert message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert_one_line_error(run_monte_pi(*args, cwd=tmp_path), message)
 
 
 def _fake_build(root: Path, *, with_exe: bool, with_zip: bool) -> Path:
@@ -217,9 +215,7 @@ def test_bad_custom_worker_dirs_are_one_line_errors(
         "1.00_python311.zip",
         cwd=tmp_path,
     )
-    assert run.returncode == 2, run.stderr
-    assert message in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+    assert_one_line_error(run, message)
 
 
 def test_custom_dir_without_zip_argument_is_refused(stopped_sandbox, tmp_path):

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from one_line_errors import assert_one_line_error
 
 from pymw.interfaces.boinc import BOINCInterface
 from pymw.testing.boinc_sandbox import Sandbox
@@ -38,12 +39,6 @@ def run_monte_pi(*args: str, cwd: Path, timeout: float = 120, env=None):
         timeout=timeout,
         env=env,
     )
-
-
-def assert_one_line_error(run, message: str) -> None:
-    assert run.returncode == 2, run.stdout + run.stderr
-    assert message in run.stderr, run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def estimate(run: subprocess.CompletedProcess) -> float:

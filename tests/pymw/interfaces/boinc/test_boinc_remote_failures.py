@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fake_boinc_project import FakeProject, serve
+from one_line_errors import assert_one_line_error
 
 from pymw import pymw
 from pymw.errors import TaskError
@@ -37,13 +38,10 @@ def monte_pi(url: str, *args: str, cwd: Path, env=None) -> subprocess.CompletedP
     )
 
 
-def assert_one_line_error(run: subprocess.CompletedProcess, *parts: str) -> str:
-    assert run.returncode == 2, run.stdout + run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("monte_pi.py: error: "), run.stderr
-    for part in parts:
-        assert part in lines[0], lines[0]
-    return lines[0]
+def assert_monte_pi_error(run: subprocess.CompletedProcess, *parts: str) -> str:
+    line = assert_one_line_error(run, *parts)
+    assert line.startswith("monte_pi.py: error: "), line
+    return line
 
 
 @pytest.fixture
@@ -116,25 +114,25 @@ def test_one_missing_output_fails_only_its_task(fake, quick_retries, monkeypatch
     [("notaurl", "no scheme"), ("ftp://boinc.example.org/proj/", "ftp://")],
 )
 def test_a_url_that_is_not_http_is_refused_before_anything_else(url, expected, tmp_path):
-    line = assert_one_line_error(monte_pi(url, cwd=tmp_path), url, expected)
+    line = assert_monte_pi_error(monte_pi(url, cwd=tmp_path), url, expected)
     assert "http:// or https://" in line
 
 
 def test_a_quorum_asked_of_a_remote_batch_is_refused_not_ignored(fake, tmp_path):
     _, url = fake
-    assert_one_line_error(monte_pi(url, "-q", "2", cwd=tmp_path), "-q works with -p only")
+    assert_monte_pi_error(monte_pi(url, "-q", "2", cwd=tmp_path), "-q works with -p only")
 
 
 def test_tls_errors_are_one_line(fake, tmp_path):
     _, url = fake  # plain http, asked for https
     https = url.replace("http://", "https://")
-    assert_one_line_error(monte_pi(https, cwd=tmp_path), https, "TLS failed")
+    assert_monte_pi_error(monte_pi(https, cwd=tmp_path), https, "TLS failed")
 
 
 def test_a_page_that_is_not_xml_is_one_line(fake, tmp_path):
     project, url = fake
     project.reply = b"<br />\n<b>Fatal error</b>: Uncaught mysqli_sql_exception"
-    assert_one_line_error(monte_pi(url, cwd=tmp_path), f"{url}submit_rpc_handler.php", "not XML")
+    assert_monte_pi_error(monte_pi(url, cwd=tmp_path), f"{url}submit_rpc_handler.php", "not XML")
 
 
 def test_an_upload_the_web_server_cannot_write_tells_what_the_admin_must_fix(fake, tmp_path):
@@ -142,7 +140,7 @@ def test_an_upload_the_web_server_cannot_write_tells_what_the_admin_must_fix(fak
     download/; the upload happens mid-run, when the batch is submitted."""
     project, url = fake
     project.upload_error = UNWRITABLE_DOWNLOAD
-    line = assert_one_line_error(monte_pi(url, "-n", "1", cwd=tmp_path), url)
+    line = assert_monte_pi_error(monte_pi(url, "-n", "1", cwd=tmp_path), url)
     assert re.search(r"admin must let the web server's user write .*download/", line), line
 
 
@@ -155,4 +153,4 @@ def test_without_the_boinc_extra_url_says_what_to_install(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)])}
     run = monte_pi("https://boinc.example.org/proj/", cwd=tmp_path, env=env)
-    assert_one_line_error(run, "pip install 'pymw[boinc]'")
+    assert_monte_pi_error(run, "pip install 'pymw[boinc]'")
