@@ -127,6 +127,9 @@ class _Packer:
         elif isinstance(value, enum.Enum):
             self.bind(type(value).__name__, type(value), where=where)
             self.definitions.append(f"{name} = {type(value).__name__}.{value.name}")
+        elif (owner := _defining_class(value)) is not None:  # `Point.norm`: its class travels
+            self.bind(owner.__name__, owner, where=where)
+            self.definitions.append(f"{name} = {owner.__name__}.{value.__name__}")
         elif callable(value):
             subject = "it" if where is None else f"it uses {name!r} (of {where}), which"
             raise UserError(f"cannot send {self.task_name} to workers: {subject} {_why_not(value)}")
@@ -218,6 +221,12 @@ def _why_not(value: Any) -> str:
             "is defined inside a function; define it at the top level of a module "
             "(lambdas and nested functions have no source a worker could run)"
         )
+    if inspect.isfunction(value) and "." in qualname:
+        owner_name = qualname.rsplit(".", 1)[0]
+        return (
+            f"is defined in the class {owner_name}; submit a module-level function that "
+            "calls it, with the object as an argument"
+        )
     return (
         f"is a {type(value).__qualname__}, which cannot travel as source; use a function "
         "defined at the top level of a module"
@@ -231,7 +240,11 @@ def _display_name(value: Any) -> str:
 def _binding_name(function: Any) -> str:
     name = getattr(function, "__name__", None)
     if not isinstance(name, str) or not name.isidentifier():
-        raise UserError(f"cannot send {function!r} to workers: it has no usable name")
+        raise UserError(
+            f"cannot send {function!r} to workers: it has no name to define it by on a worker "
+            "(a functools.partial or a callable object); submit a module-level function "
+            "and pass what it fixes as arguments, or use Executor(codec='pickle')"
+        )
     return name
 
 
@@ -423,6 +436,20 @@ def _is_shippable_definition(value: Any) -> bool:
     module = sys.modules.get(getattr(value, "__module__", None) or "")
     name = getattr(value, "__name__", "")
     return module is not None and getattr(module, name, None) is value
+
+
+def _defining_class(value: Any) -> type | None:
+    """The class whose body defined the function `value` (`Point.norm`, a method or a
+    staticmethod, taken from the class), when that class travels as source itself."""
+    if not inspect.isfunction(value):
+        return None
+    owner_name, _, attribute = value.__qualname__.rpartition(".")
+    if not owner_name.isidentifier():  # top level, nested in a function, or a nested class
+        return None
+    owner = getattr(sys.modules.get(value.__module__ or ""), owner_name, None)
+    if not inspect.isclass(owner) or getattr(owner, attribute, None) is not value:
+        return None
+    return owner if _is_shippable_definition(owner) else None
 
 
 def _source(value: Any, task_name: str) -> str:

@@ -255,10 +255,12 @@ def test_a_scripts_own_functions_classes_and_constants_travel(tmp_path):
         if __name__ == "__main__":
             with pymw.Executor(2) as pool:
                 print(list(pool.map(time_to_ground, range(len(HEIGHTS)))))
+                # A method of the script's class, as ProcessPoolExecutor takes it.
+                print([round(s, 3) for s in pool.map(Drop.seconds, map(Drop, HEIGHTS))])
         """,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[1.01, 2.019]"
+    assert done.stdout.strip().splitlines() == ["[1.01, 2.019]", "[1.01, 2.019]"]
 
 
 def test_at_exit_without_shutdown_queued_and_running_tasks_finish(tmp_path):

@@ -5,6 +5,7 @@ user's module out of reach (removed from sys.modules and sys.path), so a test pa
 only if everything the function needs travelled in the code.
 """
 
+import functools
 import importlib
 import itertools
 import math
@@ -148,6 +149,37 @@ def test_a_classmethod_travels_as_its_class_and_attribute():
     ]
     result, _ = run_on_fresh_worker(program, "ab")
     assert result == {"a": None, "b": None}
+
+
+def test_a_method_of_the_users_class_travels_as_its_class_and_attribute(user_module):
+    """`ex.map(Point.norm, points)`, as ProcessPoolExecutor takes it: the class travels
+    as source with what it uses, and the task is its attribute."""
+    module = user_module(USER_MODULE)
+    program = program_from_function(module.Point.norm)
+    assert program.code.splitlines()[-1] == "norm = Point.norm"
+    assert program.classes[f"{module.__name__}:Point"] is module.Point
+    result, namespace = run_on_fresh_worker(program, module.Point(3.0), hide=[module.__name__])
+    assert result == 3.0
+    assert namespace.Point.__module__ == module.__name__
+
+
+def test_a_staticmethod_of_the_users_class_travels_too(user_module):
+    module = user_module("class Box:\n    @staticmethod\n    def twice(v):\n        return 2 * v\n")
+    program = program_from_function(module.Box.twice)
+    assert run_on_fresh_worker(program, 21, hide=[module.__name__])[0] == 42
+
+
+def test_a_method_of_a_class_that_cannot_travel_names_the_class(user_module):
+    module = user_module(
+        "class Outer:\n    class Inner:\n        def f(self):\n            return 1\n"
+    )
+    with pytest.raises(UserError, match=r"it is defined in the class Outer\.Inner; submit a"):
+        program_from_function(module.Outer.Inner.f)
+
+
+def test_a_partial_is_refused_with_the_two_ways_out():
+    with pytest.raises(UserError, match=r"pass what it fixes as arguments, or use Executor\("):
+        program_from_function(functools.partial(pow, 2))
 
 
 def test_a_function_of_the_users_module_travels_with_all_it_uses(user_module):
