@@ -4,6 +4,7 @@ Decoding never runs code: a record is rebuilt only into a class of the allow-lis
 only from a plain dtype whose bytes add up, and anything else is a ContractError.
 """
 
+import collections
 import dataclasses
 import datetime
 import decimal
@@ -252,6 +253,28 @@ def test_a_record_of_a_class_outside_the_allow_list_cannot_be_encoded():
 def test_outside_the_allow_list_int_enums_and_namedtuples_travel_as_their_base():
     assert type(contract.decode(contract.encode(Priority.LOW))) is int
     assert contract.decode(contract.encode(Point(1, 2))) == (1, 2)
+
+
+class _Label(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "base"),
+    [
+        (collections.OrderedDict(b=1, a=2), dict),
+        (collections.defaultdict(int, a=1), dict),
+        (collections.Counter("aab"), dict),
+        (_Label("x"), str),
+        (bytearray(b"xy"), bytes),
+        (memoryview(b"xy"), bytes),
+    ],
+)
+def test_other_subclasses_of_plain_types_arrive_as_the_type_they_extend(value, base):
+    """What docs/laptop.md promises: the values kept, the class not."""
+    decoded = contract.decode(contract.encode(value))
+    assert type(decoded) is base
+    assert decoded == base(value)
 
 
 def test_a_namespace_serves_as_allow_list_even_under_an_alias():
