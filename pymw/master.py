@@ -315,11 +315,16 @@ class Master:
                 task, worker = self._queue.popleft(), workers[0]
             else:
                 window = list(itertools.islice(self._queue, SCHEDULER_WINDOW))
-                task, worker = self._scheduler_func(window, workers)
-                if task not in window or worker not in workers:
+                picked = self._scheduler_func(window, workers)
+                try:
+                    task, worker = picked
+                    chosen = task in window and worker in workers
+                except (TypeError, ValueError):  # not a pair
+                    chosen = False
+                if not chosen:
                     raise UserError(
-                        f"scheduler_func returned ({task!r}, {worker!r}); it must pick one task "
-                        "from task_list and one worker from worker_list"
+                        f"scheduler_func returned {picked!r}; it must return (task, worker), "
+                        "one task from task_list and one worker from worker_list"
                     )
                 del self._queue[window.index(task)]
             # A requeued task (its worker died, or it was recalled) has a running future:

@@ -272,6 +272,20 @@ def test_scheduler_func_picks_task_and_worker():
     assert picked[-4:] == [task.name for task in tasks[::-1]]
 
 
+@pytest.mark.parametrize(
+    "policy",
+    [lambda tasks, workers: None, lambda tasks, workers: (tasks[0],), lambda t, w: ("x", w[0])],
+)
+def test_a_scheduler_func_that_picks_no_pair_breaks_the_master_saying_so(policy):
+    interface = GenericInterface(num_workers=1)
+    refused = r"scheduler_func returned .*; it must return \(task, worker\)"
+    with (
+        pymw.PyMW_Master(interface, scheduler_func=policy, show_progress=False) as m,
+        pytest.raises(BrokenMasterError, match=refused),
+    ):
+        m.get_result(m.submit_task(t.square, input_data=(2,)))
+
+
 def test_user_mistakes_are_one_line_user_errors(master):
     with pytest.raises(UserError, match="tuple of arguments"):
         master.submit_task(t.square, input_data=3)
