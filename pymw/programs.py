@@ -51,7 +51,7 @@ _SCRIPT_TEMPLATE = '''\
 
 Usage: python {{this script}} <input> <output>
 """
-{future}import sys
+import sys
 
 _PYMW_CONTRACT_SOURCE = {contract_source}
 try:
@@ -65,12 +65,34 @@ except ImportError:
     _pymw_contract = _pymw_types.ModuleType("pyboinc.contract")
     exec(compile(_PYMW_CONTRACT_SOURCE, "pyboinc/contract.py", "exec"), _pymw_contract.__dict__)
 
-# ---- task code ----
-{code}
+# ---- task code: run by _pymw_task, as if it stood here ----
+_PYMW_TASK_CODE = {code}
 # ---- end of task code ----
+_PYMW_TASK_LINE = {code_line}
+
+
+def _pymw_task():
+    """The task function, once the task code has run in this module: run here, not inline,
+    so that its failure (an import this worker lacks) is the task's error, written to the
+    output as any other, not a crash before there is one. The code is compiled at its own
+    lines of this file (_PYMW_TASK_LINE), so tracebacks show them."""
+    filename = _pymw_task.__code__.co_filename
+    code = "\\n" * (_PYMW_TASK_LINE - 1) + _PYMW_TASK_CODE
+    try:
+        exec(compile(code, filename, "exec", dont_inherit=True), globals())
+    except Exception as error:
+        failure = error
+    else:
+        return globals()[{function_name!r}]
+
+    def failed_to_set_up(*args, **kwargs):
+        raise failure
+
+    return failed_to_set_up
+
 
 if __name__ == "__main__":
-    sys.exit(_pymw_contract.task_main({function_name}))
+    sys.exit(_pymw_contract.task_main(_pymw_task()))
 '''
 
 
@@ -86,15 +108,35 @@ def _import_lines(modules: Iterable[str]) -> list[str]:
     return lines
 
 
-def _script(name: str, function_name: str, code: str, future: str = "") -> str:
-    return _SCRIPT_TEMPLATE.format(
-        future=future,
-        name=name,
-        version=contract.CONTRACT_VERSION,
-        contract_source=repr(_contract_source()),
-        code=code,
-        function_name=function_name,
-    )
+def _script(name: str, function_name: str, code: str) -> str:
+    fields = {
+        "name": name,
+        "version": contract.CONTRACT_VERSION,
+        "contract_source": repr(_contract_source()),
+        "function_name": function_name,
+    }
+    literal = _verbatim_literal(code)
+    if literal is None:  # a rare text no raw string holds: one line, its lines unshown
+        return _SCRIPT_TEMPLATE.format(code=repr(code), code_line=1, **fields)
+    marker = "\0pymw task code\0"
+    text = _SCRIPT_TEMPLATE.format(code=marker, code_line=0, **fields)
+    head, tail = text.split(marker)
+    # The literal opens with a newline: the code's first line is the one after this.
+    code_line = head.count("\n") + 1
+    tail = tail.replace("_PYMW_TASK_LINE = 0", f"_PYMW_TASK_LINE = {code_line}", 1)
+    return head + literal + tail
+
+
+def _verbatim_literal(code: str) -> str | None:
+    """`code` as a raw triple-quoted string opening with a newline, its lines as they are
+    (so the script reads as the task's code, at the lines tracebacks name); None if no
+    such literal can hold it."""
+    if "\r" in code or "\0" in code or not code.endswith("\n"):
+        return None
+    for quotes in ('"""', "'''"):
+        if quotes not in code:
+            return f"r{quotes}\n{code}{quotes}"
+    return None
 
 
 @functools.cache
@@ -142,10 +184,10 @@ def program_from_function(
         parts.append(_MAP_CHUNK_TEMPLATE.format(function=function_name).strip("\n"))
         name, function_name = f"{name}_map", MAP_CHUNK_FUNCTION
     body = "\n\n".join(parts) + "\n"
-    future = _FUTURE_ANNOTATIONS if shipment.future_annotations else ""
-    script = _script(name, function_name, body, future)
+    code = (_FUTURE_ANNOTATIONS if shipment.future_annotations else "") + body
+    script = _script(name, function_name, code)
     return FunctionProgram(
-        name, function_name, future + body, script, _digest(script), dict(shipment.classes)
+        name, function_name, code, script, _digest(script), dict(shipment.classes)
     )
 
 

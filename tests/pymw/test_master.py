@@ -63,6 +63,32 @@ def test_builtin_error_is_reraised_with_remote_traceback(master):
     assert "return a / b" in cause.traceback_text
 
 
+@pytest.mark.parametrize("fresh_process", [False, True])
+def test_a_fresh_process_tasks_traceback_shows_its_lines_as_a_persistent_ones_does(
+    fresh_process,
+):
+    interface = GenericInterface(num_workers=1, fresh_process=fresh_process)
+    with (
+        pymw.PyMW_Master(interface, show_progress=False) as master,
+        pytest.raises(ZeroDivisionError) as raised,
+    ):
+        master.get_result(master.submit_task(t.divide, input_data=(1, 0)))
+    assert "return a / b" in raised.value.__cause__.traceback_text
+
+
+@pytest.mark.parametrize("fresh_process", [False, True])
+def test_task_code_that_fails_to_set_up_is_the_tasks_error_not_a_lost_worker(fresh_process):
+    """An import the worker lacks fails the task with that ImportError, on every kind of
+    worker, and is not retried as a worker that died would be."""
+    interface = GenericInterface(num_workers=1, fresh_process=fresh_process)
+    with pymw.PyMW_Master(interface, max_retries=2, show_progress=False) as master:
+        task = master.submit_task(t.square, (2,), modules=("pymw_no_such_module",))
+        with pytest.raises(ModuleNotFoundError, match="pymw_no_such_module") as raised:
+            master.get_result(task)
+    assert task.attempts == 1
+    assert "import pymw_no_such_module" in raised.value.__cause__.traceback_text
+
+
 def test_custom_error_becomes_task_error_with_traceback(master):
     task = master.submit_task(t.fail_with_custom_error)
     with pytest.raises(TaskError, match="LocalProblem: something specific") as raised:

@@ -10,6 +10,7 @@ import importlib
 import itertools
 import math
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -18,6 +19,7 @@ import types
 import packaging.version
 import pytest
 
+from pyboinc import contract
 from pymw.errors import UserError
 from pymw.programs import program_from_function
 
@@ -175,6 +177,44 @@ def test_a_method_of_a_class_that_cannot_travel_names_the_class(user_module):
     )
     with pytest.raises(UserError, match=r"it is defined in the class Outer\.Inner; submit a"):
         program_from_function(module.Outer.Inner.f)
+
+
+def _run_script(program, tmp_path, *args):
+    """Run a program's script as a fresh process runs it: (outcome, stderr)."""
+    (tmp_path / "task.py").write_text(program.script)
+    (tmp_path / "in").write_bytes(contract.encode_input(args))
+    run = subprocess.run(
+        [sys.executable, "task.py", "in", "out"], cwd=tmp_path, capture_output=True, text=True
+    )
+    return contract.decode_output((tmp_path / "out").read_bytes()), run.stderr
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'def f(x):\n    """Doubles."""\n    return 2 * x\n',
+        "def f(x):\n    '''Doubles.'''\n    return 2 * x\n",
+        # Both triple quotes: no raw string holds it, the script carries it as one line.
+        "def f(x):\n    \"\"\"Doubles.\"\"\"\n    return [2 * x, ''''''][0]\n",
+        # Backslashes stay as written: r"\n\t" is 4 characters, in the master and the script.
+        'def f(x):\n    return 2 * x + len(r"\\n\\t") - 4\n',
+    ],
+)
+def test_a_script_runs_its_code_whatever_quotes_it_holds(user_module, tmp_path, source):
+    program = program_from_function(user_module(source).f)
+    outcome, stderr = _run_script(program, tmp_path, 3)
+    assert outcome.ok, stderr
+    assert outcome.value == 6
+    # The script reads as the task's code, but for the text no raw string can hold.
+    assert (source in program.script) == ('"""' not in source or "'''" not in source)
+
+
+def test_a_script_whose_code_fails_to_set_up_reports_it_as_the_tasks_error(tmp_path):
+    """Not a crash before the output is written: an ImportError, with the line."""
+    program = program_from_function(pow, modules=("pymw_no_such_module",))
+    outcome, _ = _run_script(program, tmp_path, 2, 3)
+    assert outcome.error_type == "ModuleNotFoundError"
+    assert "import pymw_no_such_module" in outcome.traceback
 
 
 def test_a_partial_is_refused_with_the_two_ways_out():
