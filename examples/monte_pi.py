@@ -38,7 +38,7 @@ def main():
     parser.add_argument(
         "-t",
         "--num_tests",
-        type=int,
+        type=interfaces.positive_int,
         default=1_000_000,
         help="number of darts to throw in all (default 1,000,000)",
     )
@@ -50,8 +50,6 @@ def main():
         "reattaches to the workunits made before)",
     )
     options, _ = interfaces.parse_options(parser)
-    if options.num_tests < 1:
-        parser.error("--num_tests must be at least 1")
     interface = interfaces.get_interface(options)
     num_tasks = interface.num_workers
     tests_per_task = options.num_tests // num_tasks

@@ -15,8 +15,9 @@ def null_worker(in_data):
 
 def main():
     parser = interfaces.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-t", "--num_tasks", type=int, default=100, help="number of tasks")
-    parser.add_argument("-s", "--task_size", type=int, default=64, help="kilobytes per task")
+    count = interfaces.positive_int
+    parser.add_argument("-t", "--num_tasks", type=count, default=100, help="number of tasks")
+    parser.add_argument("-s", "--task_size", type=count, default=64, help="kilobytes per task")
     options, _ = interfaces.parse_options(parser)
     interface = interfaces.get_interface(options)
     payload = bytes(range(256)) * (options.task_size * 4)

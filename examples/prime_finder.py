@@ -30,10 +30,14 @@ def count_primes(start, stop):
 def main():
     parser = interfaces.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "-m", "--max", type=int, default=500_000, help="upper bound (default 500,000)"
+        "-m",
+        "--max",
+        type=interfaces.positive_int,
+        default=500_000,
+        help="upper bound (default 500,000)",
     )
     parser.add_argument(
-        "--tasks", type=int, default=0, help="number of tasks (default 4 per worker)"
+        "--tasks", type=interfaces.positive_int, help="number of tasks (default 4 per worker)"
     )
     options, _ = interfaces.parse_options(parser)
     interface = interfaces.get_interface(options)

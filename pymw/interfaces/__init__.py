@@ -27,6 +27,7 @@ __all__ = [
     "Program",
     "get_interface",
     "parse_options",
+    "positive_int",
 ]
 
 
@@ -108,7 +109,7 @@ def import_for(engine: str, module: str) -> ModuleType:
 
 
 # Made on first use, in options.py: argparse is no part of running tasks.
-_FROM_OPTIONS = frozenset({"ArgumentParser", "get_interface", "parse_options"})
+_FROM_OPTIONS = frozenset({"ArgumentParser", "get_interface", "parse_options", "positive_int"})
 
 
 def __getattr__(name: str) -> Any:

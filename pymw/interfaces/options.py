@@ -28,7 +28,9 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse `type` for a count of at least 1, as PyMW's own switches take it:
+    `parser.add_argument("--tasks", type=interfaces.positive_int)`."""
     try:
         value = int(text)
     except ValueError:
@@ -242,7 +244,7 @@ def parse_options(parser=None, args=None) -> tuple[Any, list[str]]:
         own_parser = parser is None
         parser = parser or ArgumentParser(description="Run a PyMW program.")
         for flags, settings in _SWITCHES:
-            kind = {"type": _positive_int} if settings["dest"] in _COUNTS else {}
+            kind = {"type": positive_int} if settings["dest"] in _COUNTS else {}
             parser.add_argument(*flags, **settings, **kind)
         if own_parser:
             parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)

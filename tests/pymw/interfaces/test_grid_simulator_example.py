@@ -48,8 +48,8 @@ def test_hosts_come_from_an_fta_trace(tmp_path):
     ("args", "message"),
     [
         (["--trace", "/no/such/event_trace.tab"], "cannot read FTA trace /no/such/event_trace.tab"),
-        (["--workers", "0"], "--workers must be at least 1, got 0"),
-        (["--tasks", "-5"], "--tasks must be at least 1, got -5"),
+        (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
+        (["--tasks", "-5"], "argument --tasks: must be at least 1, got -5"),
     ],
 )
 def test_bad_input_is_one_line_with_status_2(args, message):

@@ -96,6 +96,25 @@ def test_every_engine_takes_its_own_switches():
             assert hasattr(options, dest), dest
 
 
+@pytest.mark.parametrize(
+    ("example", "args", "message"),
+    [
+        ("monte_pi.py", ["-t", "0"], "argument -t/--num_tests: must be at least 1, got 0"),
+        ("prime_finder.py", ["--tasks", "-2"], "argument --tasks: must be at least 1, got -2"),
+        ("null_test.py", ["-t", "-3"], "argument -t/--num_tasks: must be at least 1, got -3"),
+    ],
+)
+def test_the_examples_counts_must_be_at_least_one(example, args, message):
+    """Not a run that prints nonsense (prime_finder --tasks -2 found 0 primes)."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / example), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_one_line_error(run, message)
+
+
 def test_custom_worker_dir_without_a_build_lists_what_was_found(tmp_path):
     (tmp_path / "windows").mkdir()
     run = run_monte_pi("-c", str(tmp_path), "-a", "1.00_python26.zip")
