@@ -33,10 +33,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Engine:
-    """Where an engine lives, what a user installs to get it, and which of the switches
-    that not every engine reads it reads (`parse_options`' dests): one of them given to
-    another engine is an error, so that `--url` without `-i boinc` does not quietly run
-    the batch on this machine."""
+    """Where an engine lives, what a user installs to get it, and the engine-specific
+    switches it reads (their `parse_options` dests). A switch that some engine lists but
+    the chosen one does not is an error, so that `--url` without `-i boinc` does not
+    quietly run the batch on this machine."""
 
     module: str
     class_name: str

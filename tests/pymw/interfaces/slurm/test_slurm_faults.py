@@ -78,14 +78,16 @@ def test_a_node_drained_mid_batch_finishes_its_jobs_and_fails_the_waiting_ones(
     slurm, make_interface
 ):
     interface = make_interface(num_workers=2, stuck_timeout=3)  # 2 of the 4 at a time
-    with pymw.PyMW_Master(interface, show_progress=False) as master:
-        tasks = [master.submit_task(slow_square, input_data=(i, 4)) for i in range(4)]
+    with pymw.Executor(interface=interface) as pool:
+        # One map is one submission, so one array: tasks submitted one by one could make
+        # two (a master stalled past SUBMIT_LINGER between them), which run 2 each.
+        results = pool.map(slow_square, range(4), [4] * 4)
         _wait_running(slurm, interface, count=2)
         slurm.run("scontrol", "update", f"nodename={slurm.node_name}", "state=drain", "reason=test")
-        assert [master.get_result(task)[1] for task in tasks[:2]] == [0, 1]
-        for task in tasks[2:]:
-            with pytest.raises(TaskError, match=r"could not start .*DOWN, DRAINED"):
-                master.get_result(task)
+        assert [next(results), next(results)] == [0, 1]
+        with pytest.raises(TaskError, match=r"could not start .*DOWN, DRAINED"):
+            next(results)
+    assert len(interface.get_status()["arrays"]) == 1
     assert _element_ids(slurm, interface, "PENDING") == []  # cancelled, not left behind
 
 
