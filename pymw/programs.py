@@ -115,16 +115,13 @@ def _script(name: str, function_name: str, code: str) -> str:
         "contract_source": repr(_contract_source()),
         "function_name": function_name,
     }
+    head, tail = _SCRIPT_TEMPLATE.split("{code}")
+    head = head.format(**fields)
     literal = _verbatim_literal(code)
-    if literal is None:  # a rare text no raw string holds: one line, its lines unshown
-        return _SCRIPT_TEMPLATE.format(code=repr(code), code_line=1, **fields)
-    marker = "\0pymw task code\0"
-    text = _SCRIPT_TEMPLATE.format(code=marker, code_line=0, **fields)
-    head, tail = text.split(marker)
-    # The literal opens with a newline: the code's first line is the one after this.
-    code_line = head.count("\n") + 1
-    tail = tail.replace("_PYMW_TASK_LINE = 0", f"_PYMW_TASK_LINE = {code_line}", 1)
-    return head + literal + tail
+    # The literal opens with a newline: the code's first line is the one after its own.
+    # A rare text no raw string holds goes as one line, its lines unshown in tracebacks.
+    code_line = head.count("\n") + 1 if literal is not None else 1
+    return head + (literal or repr(code)) + tail.format(code_line=code_line, **fields)
 
 
 def _verbatim_literal(code: str) -> str | None:

@@ -60,7 +60,7 @@ ENGINES: dict[str, Engine] = {
         "pymw.interfaces.condor",
         "CondorInterface",
         "pip install 'pymw[condor]'  (the htcondor bindings)",
-        _WORKER_APP,
+        switches=_WORKER_APP,
     ),
     "slurm": Engine(
         "pymw.interfaces.slurm",
@@ -82,7 +82,7 @@ ENGINES: dict[str, Engine] = {
         "pymw.interfaces.boinc",
         "BOINCInterface",
         "pip install 'pymw[boinc]'",
-        (*_WORKER_APP, "project_home", "quorum", "url", "auth", "auth_file"),
+        switches=(*_WORKER_APP, "project_home", "quorum", "url", "auth", "auth_file"),
     ),
 }
 
