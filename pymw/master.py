@@ -52,6 +52,9 @@ SchedulerFunc = Callable[[list[PyMW_Task], list[Any]], tuple[PyMW_Task, Any]]
 SCHEDULER_WINDOW = 1000
 # Decoded outputs larger than this are refused: a hostile worker must not exhaust memory.
 DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
+# How long shutdown(cancel_pending=True) lets the dispatcher hand the workers what they
+# have room for before cancelling the rest (it takes milliseconds; this bounds a stall).
+ASSIGNMENT_WAIT = 1.0
 
 _QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
 
@@ -176,6 +179,9 @@ class Master:
         # every task moves state a few times.
         self._counts = {state.value: 0 for state in TaskState}
         self._wakeup_pending = False
+        # A shutdown waits for the dispatcher's next assignment (see _let_workers_take).
+        self._assigned = threading.Condition(self._lock)
+        self._awaiting_assignment = False
         self._shutting_down = False
         self._cancel_pending = False
         self._broken: BaseException | None = None
@@ -277,6 +283,8 @@ class Master:
             while True:
                 with self._lock:
                     assignments = self._assign()
+                    if self._awaiting_assignment:
+                        self._assigned.notify_all()
                     if not assignments and self._nothing_left_at_shutdown():
                         break
                 for job, worker in assignments:
@@ -557,6 +565,12 @@ class Master:
 
     def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
         """Stop accepting tasks, optionally cancel queued ones; the engine stops when idle."""
+        if cancel_pending:
+            with self._lock:
+                self._let_workers_take()
+        self._close(wait, cancel_pending)
+
+    def _close(self, wait: bool, cancel_pending: bool) -> None:
         with self._lock:
             self._shutting_down = True
             self._cancel_pending = self._cancel_pending or cancel_pending
@@ -577,9 +591,28 @@ class Master:
         if wait and thread is not threading.current_thread():
             thread.join()
 
+    def _let_workers_take(self) -> None:
+        """Wait (under the lock) until the dispatcher has handed the workers the queued
+        tasks they have room for, if tasks came since it last did.
+
+        ProcessPoolExecutor's manager thread moves new calls to its workers' queue at
+        once, and shutdown(cancel_futures=True) cancels only those not moved yet: so
+        here, tasks that free workers would take at once are started, not cancelled.
+        """
+        thread = self._thread
+        if not self._wakeup_pending or thread is None or thread is threading.current_thread():
+            return
+        self._awaiting_assignment = True
+        try:
+            self._assigned.wait_for(
+                lambda: not self._wakeup_pending or self._broken is not None, ASSIGNMENT_WAIT
+            )
+        finally:
+            self._awaiting_assignment = False
+
     def terminate(self) -> None:
         """Stop now: cancel queued tasks and stop the engine with its running work."""
-        self.shutdown(wait=False, cancel_pending=True)
+        self._close(wait=False, cancel_pending=True)
         self._stop_engine()
 
     def _stop_engine(self) -> None:

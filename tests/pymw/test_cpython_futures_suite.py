@@ -9,7 +9,7 @@ first two, except those in `SKIPS` and `ENGINE_SKIPS`, each with its reason, and
 two test classes that hold them, ProcessPoolExecutorTest and ExecutorDeadlockTest).
 (The suite's FutureTests, which test the Future class and no executor, are left out.)
 
-Skips per engine (the suite's own Windows-only test aside): generic 16 in SKIPS + 12
+Skips per engine (the suite's own Windows-only test aside): generic 15 in SKIPS + 12
 PICKLE_ONLY; MPI 1 more; the pickle engine the SKIPS of its two classes, and 4 of its own.
 
 The suite's task functions (`mul`, `init`, `get_init_status`, ...) are imported by the
@@ -59,8 +59,6 @@ SKIPS = {
     "test_interpreter_shutdown": _CHILD_SCRIPT,
     "test_submit_after_interpreter_shutdown": _CHILD_SCRIPT,
     "test_hang_gh83386": _CHILD_SCRIPT,
-    "test_cancel_futures": "needs some tasks running at shutdown: pymw cancels them all "
-    "when its dispatcher has sent none to a worker yet (ProcessPoolExecutor starts a few)",
 }
 
 # Tests of objects only pickles carry (the suite's own classes; objects that fail to

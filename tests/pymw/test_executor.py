@@ -187,6 +187,18 @@ def test_submit_and_map_after_shutdown_are_runtime_errors():
         executor.map(abs, [1])
 
 
+def test_shutdown_cancelling_futures_still_runs_what_free_workers_take_at_once():
+    # As ProcessPoolExecutor's: calls its workers have room for are started the moment
+    # they are submitted, so a shutdown(cancel_futures=True) right after cancels the rest.
+    executor = pymw.Executor(2)
+    assert list(executor.map(pause_then_return, [0.1, 0.1], "ab")) == ["a", "b"]  # workers up
+    futures = [executor.submit(pause_then_return, 0.1, index) for index in range(20)]
+    executor.shutdown(cancel_futures=True)
+    ran = [future for future in futures if not future.cancelled()]
+    assert 1 <= len(ran) <= 4  # for tasks this long, two each (PERSISTENT_PREFETCH)
+    assert [future.result(timeout=0) for future in ran] == [futures.index(f) for f in ran]
+
+
 def test_initializer_runs_in_every_worker_before_its_tasks():
     from tasks_for_tests import get_environment, set_environment
 
