@@ -44,9 +44,18 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Run the slow tests against real components (needs .ci/setup-debian.sh first)."""
+    """Run the slow tests against real components (needs .ci/setup-debian.sh first).
+
+    The slowest are listed at the end: they decide how long CI takes."""
     session.install("-e", EXTRAS_FOR_TESTS)
-    session.run("pytest", "-m", "slow", *session.posargs, env=_venv_first_on_path(session))
+    session.run(
+        "pytest",
+        "-m",
+        "slow",
+        "--durations=15",
+        *session.posargs,
+        env=_venv_first_on_path(session),
+    )
 
 
 @nox.session
