@@ -27,10 +27,11 @@ WORKER_EXIT_GRACE = 2.0
 DURATION_SMOOTHING = 0.1
 # Tasks shorter than this on average get the deep prefetch.
 SHORT_TASK_SECONDS = 0.005
-# Jobs queued on a worker behind one that has run this long, and this many mean task
-# durations, are recalled when another worker is idle.
+# Jobs queued on a worker behind one that has run this long are recalled when another
+# worker is idle; when tasks are long (a mean of SHORT_TASK_SECONDS or more), already
+# behind one that has run SHORT_TASK_SECONDS: the idle worker, which has nothing else to
+# do, starts them within a watch interval, sooner than the running job would likely end.
 RECALL_AFTER_SECONDS = 0.05
-RECALL_AFTER_MEANS = 10
 # Jobs are sent ahead of a worker's running one only while those it holds carry less input
 # than this: beyond, moving the bytes costs more than the round trip, and a deep queue of
 # big inputs only keeps the other workers waiting for the master's writes.
@@ -175,14 +176,19 @@ class Prefetch:
     ) -> tuple[list[tuple[Worker, records.Recall]], float | None]:
         """The recalls to send now, and when to look again (None: not until a reply).
 
-        Only while a worker is idle: the jobs queued behind a job that has run for
-        RECALL_AFTER_SECONDS (and RECALL_AFTER_MEANS mean durations) come back.
+        Only while a worker is idle, which is at a batch's end (the dispatcher gives an
+        idle worker a queued task first): the jobs queued behind a job that has run for
+        RECALL_AFTER_SECONDS come back, or SHORT_TASK_SECONDS when tasks are long. Short
+        tasks keep the longer wait: the few milliseconds a recall takes would cost more
+        than the jobs it moves.
         """
         if not any(
             worker.alive and not worker.in_flight and self.room(worker) for worker in workers
         ):
             return [], None
-        patience = max(RECALL_AFTER_SECONDS, RECALL_AFTER_MEANS * (self.mean_seconds or 0.0))
+        mean = self.mean_seconds
+        long_tasks = mean is not None and mean >= SHORT_TASK_SECONDS
+        patience = SHORT_TASK_SECONDS if long_tasks else RECALL_AFTER_SECONDS
         due, look_again = [], None
         for worker in workers:
             if not worker.alive or len(worker.in_flight) < 2 or worker.recalled:

@@ -95,6 +95,11 @@ def worker_pid():
     return os.getpid()
 
 
+def nap_then_pid(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
 def big_bytes(size):
     return b"x" * size
 

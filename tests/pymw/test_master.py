@@ -414,6 +414,18 @@ def test_a_short_task_queued_behind_a_never_ending_one_runs_on_the_idle_worker()
         assert sorted(results.values()) == [1, 4, 9, 16, 25]
 
 
+def test_at_a_batchs_end_a_long_task_queued_behind_another_runs_on_the_idle_worker():
+    # Three long tasks on two workers: the third is sent ahead to the first worker, behind
+    # a task twice as long. Once the second worker is done it takes the third, as a
+    # ProcessPoolExecutor worker would, instead of idling while it waits its turn.
+    with pymw.Executor(2) as pool:
+        started = time.monotonic()
+        first, second, third = pool.map(t.nap_then_pid, [2.0, 1.0, 1.0])
+        elapsed = time.monotonic() - started
+    assert third == second != first
+    assert elapsed < 2.8  # not 3 s: the first worker's two tasks one after the other
+
+
 def test_a_failure_while_handling_a_result_fails_that_task_too(monkeypatch):
     """A bug met while decoding one result breaks the master; no future is left pending."""
 
