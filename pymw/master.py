@@ -179,9 +179,10 @@ class Master:
         # every task moves state a few times.
         self._counts = {state.value: 0 for state in TaskState}
         self._wakeup_pending = False
-        # A shutdown waits for the dispatcher's next assignment (see _let_workers_take).
+        # Shutdowns waiting for the dispatcher's next assignment (see _let_workers_take):
+        # as for _collectors, the dispatcher notifies only when one waits.
         self._assigned = threading.Condition(self._lock)
-        self._awaiting_assignment = False
+        self._awaiting_assignment = 0
         self._shutting_down = False
         self._cancel_pending = False
         self._broken: BaseException | None = None
@@ -602,13 +603,13 @@ class Master:
         thread = self._thread
         if not self._wakeup_pending or thread is None or thread is threading.current_thread():
             return
-        self._awaiting_assignment = True
+        self._awaiting_assignment += 1
         try:
             self._assigned.wait_for(
                 lambda: not self._wakeup_pending or self._broken is not None, ASSIGNMENT_WAIT
             )
         finally:
-            self._awaiting_assignment = False
+            self._awaiting_assignment -= 1
 
     def terminate(self) -> None:
         """Stop now: cancel queued tasks and stop the engine with its running work."""

@@ -70,8 +70,9 @@ class ProgressBar:
     def _draw_forever(self) -> None:
         while not self._closed.wait(REFRESH_SECONDS):
             with self._lock:
-                if self._done < self._total and time.time() - self._busy_since >= BAR_DELAY:
-                    self._draw()
+                outstanding = self._done < self._total and not self._closed.is_set()
+                if outstanding and time.time() - self._busy_since >= BAR_DELAY:
+                    self._draw()  # (closed meanwhile, it would draw a bar nobody clears)
 
     def _draw(self) -> None:
         if self._bar is None:
